@@ -1,0 +1,3 @@
+"""nhdev: develop inside a Kubernetes cluster from your own editor."""
+
+__version__ = "0.1.0"

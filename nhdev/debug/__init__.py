@@ -1,0 +1,1 @@
+"""nhdev.debug"""
