@@ -1,0 +1,59 @@
+"""Kubeconfig to ApiClient, resolved the way kubectl resolves it.
+
+``--kubeconfig`` wins; else every file in ``$KUBECONFIG`` (merged, first wins per entry); else
+``~/.kube/config``. The context is ``--context`` or the merged current-context; the namespace is
+``-n`` or the context's namespace or ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from nhdev.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Where commands go: the files read, the context chosen and the namespace in effect."""
+
+    kubeconfig: str  # one path or several joined by os.pathsep, as KUBECONFIG holds them
+    context: str
+    namespace: str
+
+
+def resolve_target(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+) -> ClusterTarget:
+    default = str(Path.home() / ".kube" / "config")
+    files = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or default
+    existing = [f for f in files.split(os.pathsep) if f and Path(f).expanduser().exists()]
+    if not existing:
+        raise UsageError(f"no kubeconfig found at {files}", hint="pass --kubeconfig or set KUBECONFIG")
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=os.pathsep.join(existing))
+    except ConfigException as err:
+        raise UsageError(f"invalid kubeconfig {files}: {err}") from err
+    chosen = context or (current or {}).get("name")
+    entry = next((c for c in contexts if c["name"] == chosen), None)
+    if entry is None:
+        known = ", ".join(c["name"] for c in contexts) or "none"
+        raise UsageError(f"context {chosen!r} not found in {files}", hint=f"contexts: {known}")
+    ns = namespace or entry.get("context", {}).get("namespace") or "default"
+    return ClusterTarget(kubeconfig=os.pathsep.join(existing), context=entry["name"], namespace=ns)
+
+
+def api_client(target: ClusterTarget) -> client.ApiClient:
+    """A fresh ApiClient for ``target``. Streams need their own (see kube-wire.md §1)."""
+    try:
+        return config.new_client_from_config(
+            config_file=target.kubeconfig, context=target.context, persist_config=False
+        )
+    except ConfigException as err:
+        raise UsageError(f"cannot use context {target.context!r}: {err}") from err
