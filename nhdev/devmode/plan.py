@@ -98,7 +98,7 @@ def get_path(obj: Obj, path: tuple[str, ...]) -> Obj:
     node: Any = obj
     for key in path:
         node = node[key]
-    return node  # type: ignore[no-any-return]
+    return node
 
 
 # ---------------------------------------------------------------- the dev pod
