@@ -1,1 +1,1 @@
-"""nhdev.debug"""
+"""Per-language debugging: presets (commands, ports, images), readiness probes, IDE attach configs."""

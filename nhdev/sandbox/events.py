@@ -11,10 +11,9 @@ import logging
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nhdev.sandbox.store import Store
+from nhdev.sandbox.store import AlreadyExistsError, Store
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +101,6 @@ def _record(
 
 
 def _create_with_unique_name(store: Store, namespace: str, event: dict, involved_name: str) -> dict:
-    from nhdev.sandbox.store import AlreadyExistsError
-
     prefix = involved_name[: MAX_NAME_LENGTH - _SUFFIX_LENGTH]
     stamp = time.time_ns()
     for attempt in range(5):

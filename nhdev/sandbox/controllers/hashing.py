@@ -1,0 +1,25 @@
+"""Stable short hashes of pod templates, as used in pod-template-hash and controller-revision-hash."""
+
+from __future__ import annotations
+
+import json
+
+# The alphabet Kubernetes uses for generated suffixes: no vowels (no words), no look-alikes.
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
+
+
+def template_hash(template: dict, collision_count: int = 0) -> str:
+    """A short alphanumeric hash of ``template``; ``collision_count`` moves it off a taken name."""
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    if collision_count:
+        canonical += f"#{collision_count}"
+    return "".join(SAFE_ALPHABET[ord(digit) % len(SAFE_ALPHABET)] for digit in str(_fnv1a_32(canonical)))
+
+
+def _fnv1a_32(text: str) -> int:
+    value = _FNV_OFFSET
+    for byte in text.encode():
+        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return value

@@ -1,0 +1,201 @@
+"""Container runtimes for the sandbox kubelet: how a pod's processes are started, entered and stopped.
+
+Two runtimes share the :class:`Runtime` protocol:
+
+- ``bwrap`` (:mod:`.bwrap`): every pod gets a network/UTS/IPC namespace held by a small holder
+  process; every container is a bubblewrap sandbox joined to it, with the host root read-only,
+  its volumes bound at their mountPaths and its own PID namespace.
+- ``process`` (:mod:`.process`): plain host processes, for machines without bubblewrap. Working
+  directory and environment work; volumes are not remapped and all pods share the host network.
+
+Every process is started from the event loop's thread with ``PR_SET_PDEATHSIG`` so that nothing
+outlives the server, even when it is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class RuntimeUnavailable(Exception):
+    """The requested runtime cannot run on this machine (e.g. bubblewrap is missing)."""
+
+
+class ContainerStartError(Exception):
+    """The runtime could not start a container; the message says why (shown in the pod status)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bound into a container at ``target``."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass
+class ContainerConfig:
+    """Everything a runtime needs to start one container instance."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    working_dir: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+
+
+@dataclass
+class PodSandbox:
+    """What a pod's containers share. ``netns_pid`` is a process inside the pod's namespaces."""
+
+    uid: str
+    hostname: str
+    holder: asyncio.subprocess.Process | None = None
+    netns_pid: int | None = None
+
+
+def kill_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the thread that started it (the loop's) dies."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def exit_code_of(returncode: int) -> int:
+    """A Popen return code as a container exit code (killed by signal N -> 128+N, like runc)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_quietly(pid: int, sig: int, *, group: bool = False) -> None:
+    """Send a signal to a process (group) that may already be gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+class ContainerProcess:
+    """A running container instance.
+
+    ``process`` is the outermost process we started (its stdout/stderr are the container's),
+    ``init_pid`` the process whose namespaces ``exec`` enters, ``group`` the process group that
+    receives SIGTERM (the container's own processes, never the runtime's wrapper).
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process, init_pid: int, group: int,
+                 config: ContainerConfig) -> None:
+        self.process = process
+        self.init_pid = init_pid
+        self.group = group
+        self.config = config
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait(self) -> int:
+        return exit_code_of(await self.process.wait())
+
+    def terminate(self) -> None:
+        signal_quietly(self.group, signal.SIGTERM, group=True)
+
+    def kill(self) -> None:
+        # SIGKILL of a PID-namespace init kills everything in the namespace.
+        signal_quietly(self.init_pid, signal.SIGKILL)
+        signal_quietly(self.group, signal.SIGKILL, group=True)
+        signal_quietly(self.process.pid, signal.SIGKILL, group=True)
+
+    async def stop(self, grace_seconds: float) -> int:
+        """SIGTERM, then SIGKILL once ``grace_seconds`` have passed; returns the exit code."""
+        if self.process.returncode is None:
+            self.terminate()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.process.wait()), max(grace_seconds, 0))
+            except TimeoutError:
+                self.kill()
+        return await self.wait()
+
+
+class ExecProcess:
+    """A command run inside a container by ``exec``: pipes, or a pty when ``tty`` was asked."""
+
+    def __init__(self, process: asyncio.subprocess.Process, pty_master: int | None) -> None:
+        self.process = process
+        self.pty_master = pty_master
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait(self) -> int:
+        return exit_code_of(await self.process.wait())
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            signal_quietly(self.process.pid, signal.SIGKILL, group=True)
+
+    def close(self) -> None:
+        if self.pty_master is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pty_master)
+            self.pty_master = None
+
+
+class Runtime(Protocol):
+    """Starts pod sandboxes and containers; enters them for exec and port connections."""
+
+    name: str
+
+    async def create_sandbox(self, uid: str, hostname: str) -> PodSandbox: ...
+
+    async def remove_sandbox(self, sandbox: PodSandbox) -> None: ...
+
+    async def start_container(self, sandbox: PodSandbox, config: ContainerConfig) -> ContainerProcess: ...
+
+    async def exec(self, sandbox: PodSandbox, container: ContainerProcess, argv: list[str], *,
+                   tty: bool, stdin: bool) -> ExecProcess: ...
+
+    async def open_connection(self, sandbox: PodSandbox, port: int, timeout: float = 5.0) -> socket.socket:
+        """A connected TCP socket to 127.0.0.1:port as seen from inside the pod."""
+        ...
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None and shutil.which("nsenter") is not None
+
+
+def default_runtime_name() -> str:
+    return "bwrap" if bwrap_available() else "process"
+
+
+def make_runtime(name: str | None = None) -> Runtime:
+    """The runtime called ``name`` (``bwrap`` or ``process``); ``None`` picks the best available."""
+    chosen = name or default_runtime_name()
+    if chosen == "bwrap":
+        from nhdev.sandbox.runtime.bwrap import BwrapRuntime
+
+        if not bwrap_available():
+            raise RuntimeUnavailable(
+                "the bwrap runtime needs bubblewrap and nsenter (apt-get install bubblewrap util-linux)")
+        return BwrapRuntime()
+    if chosen == "process":
+        from nhdev.sandbox.runtime.process import ProcessRuntime
+
+        return ProcessRuntime()
+    raise RuntimeUnavailable(f"unknown sandbox runtime {chosen!r} (choose bwrap or process)")
