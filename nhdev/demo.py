@@ -16,12 +16,12 @@ from typing import TypeVar
 
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 from rich.console import Console
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
-from nhdev.errors import ClusterError, Timeout
+from nhdev.cluster.rest import KubeRest, Obj, kind_named, kind_of
+from nhdev.errors import Conflict, Timeout
 from nhdev.sandbox import lifecycle
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "python-http"
@@ -46,14 +46,13 @@ def run_demo(*, keep: bool) -> None:
     with step("sandbox cluster up"):
         rec, started_here = lifecycle.start(state_dir)
     console.print(f"  [dim]API {rec.url}, kubeconfig {rec.kubeconfig}[/dim]")
-    api = api_client(resolve_target(rec.kubeconfig, "nhdev-sandbox"))
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    kube = KubeRest(api_client(resolve_target(rec.kubeconfig, "nhdev-sandbox")))
     try:
         with step(f"example app deployed (namespace {NAMESPACE})"):
-            _ensure_namespace(core)
-            _apply_example(core, apps, _app_source())
+            _ensure_namespace(kube)
+            _apply_example(kube, _app_source())
         with step("rolled out and ready"):
-            pod = _wait_ready_pod(core, timeout=60)
+            pod = _wait_ready_pod(kube, timeout=60)
         with step("answers through a port-forward"):
             answer = _http_get_via_portforward(rec, pod)
         console.print(f"  [cyan]{answer}[/cyan]")
@@ -62,14 +61,14 @@ def run_demo(*, keep: bool) -> None:
         console.print(f"  [cyan]{out.strip()}[/cyan]")
         edited = _app_source().replace("Hello from nhdev's Python example", "Hello again, after an edit")
         with step("edit rolled out the slow way (new ConfigMap + restart)"):
-            _apply_example(core, apps, edited, restart=True)
-            pod = _wait_ready_pod(core, timeout=60, not_named=pod)
+            _apply_example(kube, edited, restart=True)
+            pod = _wait_ready_pod(kube, timeout=60, not_named=pod)
             answer = _http_get_via_portforward(rec, pod)
         console.print(f"  [cyan]{answer}[/cyan]")
     finally:
         if not keep:
             with step("cleaned up"):
-                _delete_namespace(core)
+                kube.delete(kind_named("namespace"), None, NAMESPACE)
                 if started_here:
                     lifecycle.stop(state_dir)
     console.print(f"[bold]demo done in {time.monotonic() - began:.1f}s[/bold]")
@@ -81,7 +80,7 @@ def _app_source() -> str:
     return (EXAMPLE_DIR / "app.py").read_text()
 
 
-def _manifests(source: str) -> list[dict]:
+def _manifests(source: str) -> list[Obj]:
     docs = [d for d in yaml.safe_load_all((EXAMPLE_DIR / "k8s" / "app.yaml").read_text()) if d]
     for doc in docs:
         doc["metadata"]["namespace"] = NAMESPACE
@@ -90,32 +89,20 @@ def _manifests(source: str) -> list[dict]:
     return docs
 
 
-def _ensure_namespace(core: client.CoreV1Api) -> None:
-    with contextlib.suppress(ApiException):
-        core.read_namespace(NAMESPACE)
-        return
-    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+def _ensure_namespace(kube: KubeRest) -> None:
+    if kube.try_get(kind_named("namespace"), None, NAMESPACE) is None:
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
 
-def _apply_example(
-    core: client.CoreV1Api, apps: client.AppsV1Api, source: str, *, restart: bool = False
-) -> None:
+def _apply_example(kube: KubeRest, source: str, *, restart: bool = False) -> None:
     for doc in _manifests(source):
-        kind, name = doc["kind"], doc["metadata"]["name"]
-        if kind == "Deployment" and restart:
-            doc["spec"]["template"]["metadata"].setdefault("annotations", {})[
-                "nhdev.dev/restarted-at"] = str(time.time())
-        create, replace = {
-            "ConfigMap": (core.create_namespaced_config_map, core.patch_namespaced_config_map),
-            "Deployment": (apps.create_namespaced_deployment, apps.patch_namespaced_deployment),
-            "Service": (core.create_namespaced_service, core.patch_namespaced_service),
-        }[kind]
+        if doc["kind"] == "Deployment" and restart:
+            annotations = doc["spec"]["template"]["metadata"].setdefault("annotations", {})
+            annotations["nhdev.dev/restarted-at"] = str(time.time())
         try:
-            create(NAMESPACE, doc)
-        except ApiException as err:
-            if err.status != 409:
-                raise ClusterError(f"cannot create {kind.lower()}/{name}: {err.reason}") from err
-            replace(name, NAMESPACE, doc)
+            kube.create(doc)
+        except Conflict:
+            kube.patch(kind_of(doc), NAMESPACE, doc["metadata"]["name"], doc)
 
 
 def _poll(what: str, fn: Callable[[], T | None], timeout: float) -> T:
@@ -128,14 +115,14 @@ def _poll(what: str, fn: Callable[[], T | None], timeout: float) -> T:
     raise Timeout(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _wait_ready_pod(core: client.CoreV1Api, *, timeout: float, not_named: str | None = None) -> str:
+def _wait_ready_pod(kube: KubeRest, *, timeout: float, not_named: str | None = None) -> str:
     def ready_pod() -> str | None:
-        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app={APP}").items
-        for p in pods:
-            conditions = (p.status.conditions if p.status else None) or []
-            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
-            if ready and not p.metadata.deletion_timestamp and p.metadata.name != not_named:
-                return str(p.metadata.name)
+        for p in kube.list(kind_named("pod"), NAMESPACE, label_selector=f"app={APP}"):
+            conditions = p.get("status", {}).get("conditions") or []
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            name = str(p["metadata"]["name"])
+            if ready and not p["metadata"].get("deletionTimestamp") and name != not_named:
+                return name
         return None
 
     return _poll(f"a ready {APP} pod in {NAMESPACE}", ready_pod, timeout)
@@ -170,8 +157,3 @@ def _exec(rec: lifecycle.ServerRecord, pod: str, argv: list[str]) -> str:
         command=argv, stdout=True, stderr=True, stdin=False, tty=False,
     )
     return str(out)
-
-
-def _delete_namespace(core: client.CoreV1Api) -> None:
-    with contextlib.suppress(ApiException):
-        core.delete_namespace(NAMESPACE)

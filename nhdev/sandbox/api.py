@@ -46,6 +46,9 @@ DEFAULT_BOOKMARK_INTERVAL = 30.0
 _RETURNS_DELETED_OBJECT = frozenset(
     {"pods", "services", "serviceaccounts", "persistentvolumeclaims", "persistentvolumes", "storageclasses"}
 )
+# Bodies are JSON (YAML is accepted too). Protobuf and CBOR bodies get 415: decoding them would need
+# the generated.proto field numbers of every kind, which no installed package ships.
+_JSON_BODY_TYPES = ("application/json", "application/octet-stream", "text/plain", *patch.PATCH_TYPES)
 # How often an idle watch checks whether its client went away.
 _IDLE_CHECK_SECONDS = 1.0
 
@@ -246,6 +249,12 @@ async def _body(request: web.Request, *, required: bool = True) -> Any:
             raise BadRequestError("the body of the request was empty")
         return None
     content_type = request.content_type
+    if content_type not in _JSON_BODY_TYPES and "yaml" not in content_type:
+        raise HttpStatusError(
+            415, "UnsupportedMediaType",
+            f"the nhdev sandbox accepts JSON request bodies only, not {content_type} (kubectl's "
+            "`create <kind>` generators send protobuf: use `kubectl create -f` or `kubectl apply -f`)",
+        )
     try:
         if "yaml" in content_type:
             return yaml.safe_load(raw)

@@ -35,7 +35,7 @@ def kubectl_json(kubeconfig: Path, *args: str) -> Any:
     return json.loads(kubectl(kubeconfig, *args, "-o", "json").stdout)
 
 
-def wait_for(what: str, fn: Callable[[], T | None | bool], timeout: float = 30.0, every: float = 0.1) -> T:
+def wait_for(what: str, fn: Callable[[], T | bool | None], timeout: float = 30.0, every: float = 0.1) -> T:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
