@@ -61,8 +61,11 @@ def test_up_status_kubeconfig_down_leaves_no_process(tmp_path: Path) -> None:
 
         # a pod with processes, so `down` has something to stop
         marker = uuid.uuid4().hex
-        kubectl(Path(path), "run", "sleeper", "--image=busybox", "--restart=Never",
-                "--env", f"MARK={marker}", "--", "sleep", "3600")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+               "spec": {"restartPolicy": "Never", "containers": [
+                   {"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                    "env": [{"name": "MARK", "value": marker}]}]}}
+        kubectl(Path(path), "apply", "-f", "-", input=json.dumps(pod))
         kubectl(Path(path), "wait", "--for=condition=Ready", "pod/sleeper", "--timeout=30s")
         tree = descendants(up["pid"])
         assert tree, "the server should have pod processes below it"

@@ -60,7 +60,7 @@ spec:
 @pytest.fixture
 def namespace(kubeconfig: Path) -> str:
     ns = f"t-{uuid.uuid4().hex[:8]}"
-    kubectl(kubeconfig, "create", "namespace", ns)
+    kubectl(kubeconfig, "apply", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n")
     return ns
 
 
@@ -166,7 +166,8 @@ def test_state_survives_down_and_up(tmp_path: Path) -> None:
     assert started
     again, started_again = lifecycle.start(state_dir, runtime="bwrap")
     assert not started_again and again.pid == rec.pid
-    kubectl(rec.kubeconfig, "create", "configmap", "kept", "--from-literal=k=v")
+    kubectl(rec.kubeconfig, "apply", "-f", "-",
+            input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\ndata: {k: v}\n")
     assert lifecycle.stop(state_dir) is not None
     assert lifecycle.running_server(state_dir) is None
     rec2, _ = lifecycle.start(state_dir, runtime="bwrap")
