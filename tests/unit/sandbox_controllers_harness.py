@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -43,9 +43,8 @@ class FakeKubelet:
     """Binds new pods to the node, gives them a status, and finishes graceful deletions."""
 
     store: Store
-    behaviour: Behaviour = lambda pod: "ready"  # noqa: E731
+    behaviour: Behaviour = lambda pod: "ready"
     finish_terminations: bool = True
-    seen_terminating: set[str] = field(default_factory=set)
 
     def on_event(self, event: WatchEvent) -> None:
         if event.type != "DELETED":
@@ -55,7 +54,6 @@ class FakeKubelet:
         meta = pod["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         if meta.get("deletionTimestamp"):
-            self.seen_terminating.add(name)
             if self.finish_terminations:
                 with contextlib.suppress(NotFoundError):
                     self.store.delete("pods", namespace, name, grace_period_seconds=0)
@@ -98,7 +96,10 @@ class Cluster:
     def create(self, resource: str, obj: dict, namespace: str | None = "default") -> dict:
         return self.store.create(resource, namespace, obj)
 
-    def get(self, resource: str, name: str, namespace: str | None = "default") -> dict | None:
+    def get(self, resource: str, name: str, namespace: str | None = "default") -> dict:
+        return self.store.get(resource, namespace, name)
+
+    def find(self, resource: str, name: str, namespace: str | None = "default") -> dict | None:
         return self.store.try_get(resource, namespace, name)
 
     def items(self, resource: str, namespace: str | None = "default", label_selector: str | None = None) -> list[dict]:
@@ -114,7 +115,7 @@ class Cluster:
         return [(e["reason"], e["message"]) for e in self.items("events", namespace)]
 
 
-async def eventually(what: str, check: Callable[[], T], timeout: float = 5.0) -> T:
+async def eventually(what: str, check: Callable[[], T | None], timeout: float = 5.0) -> T:
     """Poll ``check`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
     while True:

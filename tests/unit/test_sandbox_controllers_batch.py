@@ -22,7 +22,7 @@ def job(name: str = "task", **spec: object) -> dict:
 
 
 def condition(cluster: Cluster, name: str, type_: str) -> dict | None:
-    status = (cluster.get("jobs", name) or {}).get("status") or {}
+    status = (cluster.find("jobs", name) or {}).get("status") or {}
     return next((c for c in status.get("conditions") or [] if c["type"] == type_ and c["status"] == "True"), None)
 
 
@@ -49,7 +49,7 @@ def test_job_runs_pods_until_completions_succeed(tmp_path: Path) -> None:
 def test_job_honours_parallelism(tmp_path: Path) -> None:
     async def scenario(cluster: Cluster) -> None:
         cluster.create("jobs", job(completions=5, parallelism=2))
-        await eventually("two active", lambda: ((cluster.get("jobs", "task") or {}).get("status") or {})
+        await eventually("two active", lambda: ((cluster.find("jobs", "task") or {}).get("status") or {})
                          .get("active") == 2)
         await stays("never more than two", lambda: len(cluster.items("pods")) == 2)
 
@@ -72,7 +72,7 @@ def test_job_past_its_active_deadline_fails_and_stops_its_pods(tmp_path: Path) -
 
     async def scenario(cluster: Cluster) -> None:
         cluster.create("jobs", job(activeDeadlineSeconds=30))
-        await eventually("running", lambda: ((cluster.get("jobs", "task") or {}).get("status") or {}).get("active"))
+        await eventually("running", lambda: ((cluster.find("jobs", "task") or {}).get("status") or {}).get("active"))
         clock.advance(31)
         failed = await eventually("failed", lambda: condition(cluster, "task", "Failed"))
         assert failed["reason"] == "DeadlineExceeded"
@@ -95,7 +95,7 @@ def test_suspended_job_has_no_pods_until_resumed(tmp_path: Path) -> None:
 def test_finished_job_is_deleted_after_its_ttl(tmp_path: Path) -> None:
     async def scenario(cluster: Cluster) -> None:
         cluster.create("jobs", job(ttlSecondsAfterFinished=0))
-        await eventually("job deleted", lambda: cluster.get("jobs", "task") is None)
+        await eventually("job deleted", lambda: cluster.find("jobs", "task") is None)
         await eventually("its pods collected", lambda: not cluster.items("pods"))
 
     run_cluster(tmp_path, scenario, behaviour=lambda pod: "succeed")

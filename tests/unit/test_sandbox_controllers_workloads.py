@@ -22,11 +22,11 @@ from tests.unit.sandbox_controllers_harness import (
 
 def rolled_out(cluster: Cluster, name: str = "web") -> bool:
     """What `kubectl rollout status` checks before printing "successfully rolled out"."""
-    d = cluster.get("deployments", name)
+    d = cluster.find("deployments", name)
     if d is None:
         return False
     status, replicas = d.get("status") or {}, d["spec"]["replicas"]
-    progressing = next((c for c in status.get("conditions") or [] if c["type"] == "Progressing"), {})
+    progressing: dict = next((c for c in status.get("conditions") or [] if c["type"] == "Progressing"), {})
     return (
         status.get("observedGeneration", 0) >= d["metadata"]["generation"]
         and status.get("updatedReplicas") == replicas
@@ -234,11 +234,11 @@ def test_foreground_deletion_removes_dependents_first(tmp_path: Path) -> None:
         cluster.store.delete("deployments", "default", "web", propagation="Foreground")
         await eventually("pods terminating", lambda: cluster.items("pods") and all(
             p["metadata"].get("deletionTimestamp") for p in cluster.items("pods")))
-        await stays("owners wait for their pods", lambda: cluster.get("deployments", "web") is not None
+        await stays("owners wait for their pods", lambda: cluster.find("deployments", "web") is not None
                     and len(cluster.items("replicasets")) == 1)
         assert "foregroundDeletion" in cluster.get("deployments", "web")["metadata"]["finalizers"]
         cluster.kubelet.resume_terminations()
-        await eventually("deployment gone", lambda: cluster.get("deployments", "web") is None)
+        await eventually("deployment gone", lambda: cluster.find("deployments", "web") is None)
         deleted_at: dict[str, int] = {}
         for resource, watch in watches.items():
             watch.close()
@@ -256,7 +256,7 @@ def test_orphan_deletion_keeps_dependents_without_the_owner_reference(tmp_path: 
         cluster.create("deployments", deployment(replicas=1))
         await eventually("rollout", lambda: rolled_out(cluster))
         cluster.store.delete("deployments", "default", "web", propagation="Orphan")
-        await eventually("deployment gone", lambda: cluster.get("deployments", "web") is None)
+        await eventually("deployment gone", lambda: cluster.find("deployments", "web") is None)
         [rs] = cluster.items("replicasets")
         assert not rs["metadata"].get("ownerReferences")
         await stays("pods stay", lambda: len(cluster.items("pods")) == 1)
@@ -347,7 +347,7 @@ def test_stateful_set_scales_down_in_reverse_and_keeps_claims(tmp_path: Path) ->
                          .get("readyReplicas") == 3)
         cluster.kubelet.finish_terminations = False
         cluster.edit("statefulsets", "db", lambda s: s["spec"].__setitem__("replicas", 1))
-        await eventually("db-2 terminating", lambda: (cluster.get("pods", "db-2") or {}).get(
+        await eventually("db-2 terminating", lambda: (cluster.find("pods", "db-2") or {}).get(
             "metadata", {}).get("deletionTimestamp"))
         await stays("db-1 waits for db-2", lambda: not cluster.get("pods", "db-1")["metadata"].get("deletionTimestamp"))
         cluster.kubelet.resume_terminations()
@@ -403,7 +403,7 @@ def daemon_set(**pod_spec: object) -> dict:
 
 
 def ds_status(cluster: Cluster) -> dict:
-    return (cluster.get("daemonsets", "agent") or {}).get("status") or {}
+    return (cluster.find("daemonsets", "agent") or {}).get("status") or {}
 
 
 def test_daemon_set_pod_follows_its_node_selector(tmp_path: Path) -> None:

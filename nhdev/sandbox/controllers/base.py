@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from typing import ClassVar, Generic, TypeVar
 
 from nhdev.sandbox.controllers.clock import Clock
-from nhdev.sandbox.store import GoneError, Store, StoreError, WatchEvent
+from nhdev.sandbox.store import (
+    AlreadyExistsError,
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    Store,
+    StoreError,
+    WatchEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +109,15 @@ class Controller(ABC):
     def reconcile(self, key: Key) -> float | None:
         """Converge the object at ``key``; return seconds after which to look again, if time matters."""
 
+    def write_status(self, key: Key, status: dict) -> None:
+        """Replace the primary object's status (no write at all when it is unchanged)."""
+
+        def replace(obj: dict) -> None:
+            obj["status"] = status
+
+        namespace, name = key
+        self.store.mutate(self.resource, namespace or None, name, replace, subresource="status")
+
     async def run(self) -> None:
         watched = {self.resource: self.keys_for, **self.related()}
         tasks = [asyncio.create_task(self._watch(resource, mapper)) for resource, mapper in watched.items()]
@@ -126,8 +143,7 @@ class Controller(ABC):
         try:
             requeue_after = self.reconcile(key)
         except StoreError as exc:
-            # Conflicts and races with other writers are expected; the retry sees the new state.
-            log.debug("%s: %s/%s: %s", self.name, *key, exc)
+            log.log(store_error_level(exc), "%s: %s/%s: %s", self.name, *key, exc)
             return self._backoff(key)
         except Exception:
             log.exception("%s: reconciling %s/%s failed", self.name, *key)
@@ -157,6 +173,12 @@ class Controller(ABC):
                 continue
             for obj in items:
                 self.queue.add(key_of(obj))
+
+
+def store_error_level(error: StoreError) -> int:
+    """Races with other writers are expected (the retry sees the new state); anything else is news."""
+    expected = isinstance(error, ConflictError | NotFoundError | AlreadyExistsError)
+    return logging.DEBUG if expected else logging.WARNING
 
 
 async def watch_forever(store: Store, resource: str, on_event: Callable[[WatchEvent], None], owner: str) -> None:

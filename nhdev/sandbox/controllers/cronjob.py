@@ -187,11 +187,7 @@ class CronJobController(Controller):
             if job is not None:
                 active.append(_object_reference(job))
             status["active"] = active
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = status
-
-        self.store.mutate("cronjobs", namespace, name, set_status, subresource="status")
+        self.write_status(key, status)
         for type_, reason, message in plan.events:
             record_event(self.store, cronjob, reason, message, type=type_, component=COMPONENT)
         return plan.requeue_after

@@ -15,6 +15,8 @@ from nhdev.sandbox.controllers.hashing import template_hash
 from nhdev.sandbox.controllers.owners import controlled_by, controller_keys
 from nhdev.sandbox.controllers.pods import (
     NODE_NAME,
+    create_pod,
+    delete_pod,
     is_available,
     is_ready,
     is_terminating,
@@ -22,8 +24,6 @@ from nhdev.sandbox.controllers.pods import (
     phase,
     pod_from_template,
 )
-from nhdev.sandbox.events import record_event
-from nhdev.sandbox.store import NotFoundError
 
 COMPONENT = "daemonset-controller"
 REVISION_LABEL = "controller-revision-hash"
@@ -200,14 +200,10 @@ class DaemonSetController(Controller):
         pods = controlled_by(self.store.list("pods", namespace)[0], ds)
         plan = plan_daemon_set(ds, pods, node, self.clock.now())
         for pod_name in plan.delete:
-            self._delete_pod(ds, pod_name)
+            delete_pod(self.store, ds, pod_name, COMPONENT)
         if plan.create:
             self._create_pod(ds)
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = plan.status
-
-        self.store.mutate("daemonsets", namespace, name, set_status, subresource="status")
+        self.write_status(key, plan.status)
         return plan.requeue_after
 
     def _create_pod(self, ds: dict) -> None:
@@ -217,13 +213,4 @@ class DaemonSetController(Controller):
         }
         pod = pod_from_template(ds["spec"].get("template") or {}, ds, extra_labels=labels)
         pod["spec"]["nodeName"] = NODE_NAME
-        created = self.store.create("pods", ds["metadata"]["namespace"], pod)
-        record_event(self.store, ds, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}",
-                     component=COMPONENT)
-
-    def _delete_pod(self, ds: dict, name: str) -> None:
-        try:
-            self.store.delete("pods", ds["metadata"]["namespace"], name)
-        except NotFoundError:
-            return
-        record_event(self.store, ds, "SuccessfulDelete", f"Deleted pod: {name}", component=COMPONENT)
+        create_pod(self.store, ds, pod, COMPONENT)

@@ -8,13 +8,12 @@ relies on the resulting ReplicaSet status changes to come back for the next move
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from nhdev.sandbox.controllers.base import Controller, Key
-from nhdev.sandbox.controllers.hashing import template_hash
+from nhdev.sandbox.controllers.hashing import canonical_json, template_hash
 from nhdev.sandbox.controllers.owners import (
     controlled_by,
     controller_keys,
@@ -125,8 +124,7 @@ def template_without_hash(template: dict) -> dict:
 
 
 def same_template(a: dict, b: dict) -> bool:
-    canonical = [json.dumps(template_without_hash(t), sort_keys=True) for t in (a, b)]
-    return canonical[0] == canonical[1]
+    return canonical_json(template_without_hash(a)) == canonical_json(template_without_hash(b))
 
 
 def find_new_replica_set(deployment: dict, replica_sets: list[dict], pod_hash: str) -> dict | None:
@@ -501,11 +499,7 @@ class DeploymentController(Controller):
                 obj["metadata"].setdefault("annotations", {})[REVISION] = revision
 
             self.store.mutate("deployments", namespace, name, annotate)
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = plan.status
-
-        self.store.mutate("deployments", namespace, name, set_status, subresource="status")
+        self.write_status(key, plan.status)
         return plan.requeue_after
 
     def _create(self, deployment: dict, rs: dict) -> bool:

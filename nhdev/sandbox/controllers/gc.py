@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import NamedTuple
 
-from nhdev.sandbox.controllers.base import WorkQueue, watch_forever
+from nhdev.sandbox.controllers.base import WorkQueue, store_error_level, watch_forever
 from nhdev.sandbox.controllers.clock import Clock
 from nhdev.sandbox.controllers.owners import owner_references, resource_type_for
 from nhdev.sandbox.controllers.pods import is_terminating
@@ -133,7 +133,7 @@ class GarbageCollector:
             else:
                 self._check_owner(item)
         except StoreError as exc:
-            log.debug("%s: %s: %s", self.name, item, exc)
+            log.log(store_error_level(exc), "%s: %s: %s", self.name, item, exc)
             self.queue.add_after(item, 0.5)
         except Exception:
             log.exception("%s: processing %s failed", self.name, item)

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from nhdev.sandbox.controllers.base import Controller, Key
 from nhdev.sandbox.controllers.owners import controlled_by, controller_keys
 from nhdev.sandbox.controllers.pods import (
+    create_pod,
+    delete_pod,
     deletion_rank,
     is_active,
     is_ready,
@@ -20,7 +22,6 @@ from nhdev.sandbox.controllers.pods import (
     pod_from_template,
 )
 from nhdev.sandbox.events import format_timestamp, parse_timestamp, record_event
-from nhdev.sandbox.store import NotFoundError
 
 COMPONENT = "job-controller"
 UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
@@ -209,12 +210,8 @@ class JobController(Controller):
         for _ in range(plan.create):
             self._create_pod(job)
         for pod_name in plan.delete:
-            self._delete_pod(job, pod_name)
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = plan.status
-
-        self.store.mutate("jobs", namespace, name, set_status, subresource="status")
+            delete_pod(self.store, job, pod_name, COMPONENT)
+        self.write_status(key, plan.status)
         for type_, reason, message in plan.events:
             record_event(self.store, job, reason, message, type=type_, component=COMPONENT)
         return plan.requeue_after
@@ -222,14 +219,5 @@ class JobController(Controller):
     def _create_pod(self, job: dict) -> None:
         meta = job["metadata"]
         labels = {**dict.fromkeys(UID_LABELS, meta["uid"]), **dict.fromkeys(NAME_LABELS, meta["name"])}
-        pod = pod_from_template(job["spec"].get("template") or {}, job, extra_labels=labels)
-        created = self.store.create("pods", meta["namespace"], pod)
-        record_event(self.store, job, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}",
-                     component=COMPONENT)
-
-    def _delete_pod(self, job: dict, name: str) -> None:
-        try:
-            self.store.delete("pods", job["metadata"]["namespace"], name)
-        except NotFoundError:
-            return
-        record_event(self.store, job, "SuccessfulDelete", f"Deleted pod: {name}", component=COMPONENT)
+        create_pod(self.store, job, pod_from_template(job["spec"].get("template") or {}, job, extra_labels=labels),
+                   COMPONENT)

@@ -6,7 +6,8 @@ import copy
 from datetime import datetime, timedelta
 
 from nhdev.sandbox.controllers.owners import owner_reference
-from nhdev.sandbox.events import parse_timestamp
+from nhdev.sandbox.events import parse_timestamp, record_event
+from nhdev.sandbox.store import AlreadyExistsError, NotFoundError, Store, StoreError
 
 NODE_NAME = "nhdev-sandbox"
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -115,3 +116,29 @@ def pod_from_template(
     else:
         metadata["generateName"] = generate_name or f"{owner['metadata']['name']}-"
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(template.get("spec") or {})}
+
+
+def create_pod(store: Store, owner: dict, pod: dict, component: str, message: str | None = None) -> dict | None:
+    """Create ``pod`` for ``owner`` with a SuccessfulCreate event (FailedCreate, and the error, when
+    refused). None when a pod of that exact name already exists: the caller looks again later."""
+    try:
+        created = store.create("pods", owner["metadata"]["namespace"], pod)
+    except AlreadyExistsError:
+        if pod["metadata"].get("name"):
+            return None
+        raise
+    except StoreError as exc:
+        record_event(store, owner, "FailedCreate", f"Error creating: {exc}", type="Warning", component=component)
+        raise
+    record_event(store, owner, "SuccessfulCreate", message or f"Created pod: {created['metadata']['name']}",
+                 component=component)
+    return created
+
+
+def delete_pod(store: Store, owner: dict, name: str, component: str, message: str | None = None) -> None:
+    """Delete ``owner``'s pod ``name`` (gracefully, when it runs) with a SuccessfulDelete event."""
+    try:
+        store.delete("pods", owner["metadata"]["namespace"], name)
+    except NotFoundError:
+        return
+    record_event(store, owner, "SuccessfulDelete", message or f"Deleted pod: {name}", component=component)

@@ -60,10 +60,10 @@ def claim_names_of_pod(pod: dict) -> list[str]:
 
 
 def volume_matches_claim(volume: dict, claim: dict, class_name: str) -> bool:
-    """Static binding: an Available volume of the claim's class, big enough, with the access modes,
-    not promised to another claim."""
+    """Static binding: a free volume of the claim's class, big enough, with the access modes, not
+    promised to another claim. A new volume is still Pending until marked Available: free too."""
     spec = volume.get("spec") or {}
-    if (volume.get("status") or {}).get("phase", "Available") != "Available" or is_terminating(volume):
+    if (volume.get("status") or {}).get("phase") in ("Bound", "Released", "Failed") or is_terminating(volume):
         return False
     claim_ref = spec.get("claimRef")
     meta = claim["metadata"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from nhdev.sandbox.controllers.base import Controller, Key
 from nhdev.sandbox.controllers.owners import controller_keys, controller_reference, owner_reference
 from nhdev.sandbox.controllers.pods import (
+    create_pod,
+    delete_pod,
     deletion_rank,
     is_active,
     is_available,
@@ -17,9 +18,7 @@ from nhdev.sandbox.controllers.pods import (
     next_availability_check,
     pod_from_template,
 )
-from nhdev.sandbox.events import record_event
 from nhdev.sandbox.selectors import selector_from_label_selector_object
-from nhdev.sandbox.store import NotFoundError, StoreError
 
 COMPONENT = "replicaset-controller"
 
@@ -100,13 +99,12 @@ class ReplicaSetController(Controller):
         pods, _ = self.store.list("pods", namespace)
         plan = plan_replica_set(rs, pods, self.clock.now())
         self._claim(rs, plan)
-        self._create_pods(rs, plan.create)
-        self._delete_pods(rs, plan.delete)
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = plan.status
-
-        self.store.mutate("replicasets", namespace, name, set_status, subresource="status")
+        template = rs["spec"].get("template") or {}
+        for _ in range(plan.create):
+            create_pod(self.store, rs, pod_from_template(template, rs), COMPONENT)
+        for pod_name in plan.delete:
+            delete_pod(self.store, rs, pod_name, COMPONENT)
+        self.write_status(key, plan.status)
         return plan.requeue_after
 
     def _claim(self, rs: dict, plan: ReplicaSetPlan) -> None:
@@ -125,25 +123,3 @@ class ReplicaSetController(Controller):
             self.store.mutate("pods", namespace, name, adopt)
         for name in plan.release:
             self.store.mutate("pods", namespace, name, release)
-
-    def _create_pods(self, rs: dict, count: int) -> None:
-        namespace = rs["metadata"]["namespace"]
-        template = copy.deepcopy(rs["spec"].get("template") or {})
-        for _ in range(count):
-            try:
-                pod = self.store.create("pods", namespace, pod_from_template(template, rs))
-            except StoreError as exc:
-                record_event(self.store, rs, "FailedCreate", f"Error creating: {exc}",
-                             type="Warning", component=COMPONENT)
-                raise
-            record_event(self.store, rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-                         component=COMPONENT)
-
-    def _delete_pods(self, rs: dict, names: list[str]) -> None:
-        namespace = rs["metadata"]["namespace"]
-        for name in names:
-            try:
-                self.store.delete("pods", namespace, name)
-            except NotFoundError:
-                continue
-            record_event(self.store, rs, "SuccessfulDelete", f"Deleted pod: {name}", component=COMPONENT)

@@ -16,6 +16,8 @@ from nhdev.sandbox.controllers.base import Controller, Key
 from nhdev.sandbox.controllers.hashing import template_hash
 from nhdev.sandbox.controllers.owners import controlled_by, controller_keys
 from nhdev.sandbox.controllers.pods import (
+    create_pod,
+    delete_pod,
     is_available,
     is_running_and_ready,
     is_terminating,
@@ -24,7 +26,6 @@ from nhdev.sandbox.controllers.pods import (
     pod_from_template,
 )
 from nhdev.sandbox.events import record_event
-from nhdev.sandbox.store import AlreadyExistsError, NotFoundError
 
 COMPONENT = "statefulset-controller"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -195,14 +196,12 @@ class StatefulSetController(Controller):
         revision = plan.status["updateRevision"]
         for ordinal in plan.create:
             self._create_claims(sts, ordinal)
-            self._create_pod(sts, build_pod(sts, ordinal, revision))
+            pod_name = f"{name}-{ordinal}"
+            create_pod(self.store, sts, build_pod(sts, ordinal, revision), COMPONENT,
+                       f"create Pod {pod_name} in StatefulSet {name} successful")
         for pod_name in plan.delete:
-            self._delete_pod(sts, pod_name)
-
-        def set_status(obj: dict) -> None:
-            obj["status"] = plan.status
-
-        self.store.mutate("statefulsets", namespace, name, set_status, subresource="status")
+            delete_pod(self.store, sts, pod_name, COMPONENT, f"delete Pod {pod_name} in StatefulSet {name} successful")
+        self.write_status(key, plan.status)
         return plan.requeue_after
 
     def _create_claims(self, sts: dict, ordinal: int) -> None:
@@ -219,22 +218,3 @@ class StatefulSetController(Controller):
                 f"{sts['metadata']['name']} success",
                 component=COMPONENT,
             )
-
-    def _create_pod(self, sts: dict, pod: dict) -> None:
-        name = pod["metadata"]["name"]
-        try:
-            self.store.create("pods", sts["metadata"]["namespace"], pod)
-        except AlreadyExistsError:
-            return  # a pod of that name not (yet) ours, or still terminating: try again on the next pass
-        record_event(self.store, sts, "SuccessfulCreate",
-                     f"create Pod {name} in StatefulSet {sts['metadata']['name']} successful",
-                     component=COMPONENT)
-
-    def _delete_pod(self, sts: dict, name: str) -> None:
-        try:
-            self.store.delete("pods", sts["metadata"]["namespace"], name)
-        except NotFoundError:
-            return
-        record_event(self.store, sts, "SuccessfulDelete",
-                     f"delete Pod {name} in StatefulSet {sts['metadata']['name']} successful",
-                     component=COMPONENT)
