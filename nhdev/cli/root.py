@@ -46,9 +46,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from nhdev.cli import config_cmd, demo_cmd, sandbox_cmd
+    from nhdev.cli import config_cmd, demo_cmd, dev_cmd, sandbox_cmd
 
     cli.add_command(config_cmd.config)
+    cli.add_command(dev_cmd.dev)
+    cli.add_command(dev_cmd.cleanup)
     cli.add_command(sandbox_cmd.sandbox)
     cli.add_command(demo_cmd.demo)
 

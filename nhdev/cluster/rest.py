@@ -125,25 +125,52 @@ class KubeRest:
         except NotFound:
             return None
 
+    def pod_log(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
+                previous: bool = False) -> str:
+        query = {"container": container}
+        if tail_lines is not None:
+            query["tailLines"] = str(tail_lines)
+        if previous:
+            query["previous"] = "true"
+        path = f"{kind_named('pod').object_path(namespace, pod)}/log"
+        status, data = self._request("GET", path, query=query, accept="*/*")
+        if 200 <= status < 300:
+            return data.decode(errors="replace")
+        self._raise(status, data, what=f"logs of pod/{pod} container {container}")
+        return ""
+
     def _call(self, method: str, path: str, *, what: str, query: dict[str, str] | None = None,
               body: Any = None, content_type: str = "application/json") -> Obj:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        status, data = self._request(method, path, query=query, body=body, content_type=content_type)
+        if 200 <= status < 300:
+            parsed: Obj = json.loads(data) if data else {}
+            return parsed
+        self._raise(status, data, what=what)
+        return {}
+
+    def _request(self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None,
+                 content_type: str = "application/json", accept: str = "application/json") -> tuple[int, bytes]:
+        headers = {"Accept": accept, "Content-Type": content_type}
         _, url, headers, body, _ = self.api.param_serialize(
             method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
             auth_settings=["BearerToken"],
         )
         try:
             resp = self.api.call_api(method, url, header_params=headers, body=body)
-            data = resp.read()
+            return resp.status, resp.read() or b""
         except Exception as err:  # urllib3 raises many kinds; all mean "could not reach the cluster"
             raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: {err}") from err
-        parsed: Obj = json.loads(data) if data else {}
-        if 200 <= resp.status < 300:
-            return parsed
-        message = parsed.get("message") or f"HTTP {resp.status} {resp.reason}"
-        if resp.status == 404:
+
+    @staticmethod
+    def _raise(status: int, data: bytes, *, what: str) -> None:
+        try:
+            parsed = json.loads(data) if data else {}
+        except ValueError:
+            parsed = {"message": data.decode(errors="replace")[:200]}
+        message = (parsed.get("message") if isinstance(parsed, dict) else None) or f"HTTP {status}"
+        if status == 404:
             raise NotFound(f"{what}: not found ({message})")
-        if resp.status == 409:
+        if status == 409:
             raise Conflict(f"{what}: {message}")
         raise ClusterError(f"{what}: {message}")
 

@@ -23,6 +23,8 @@ GENERATED_KINDS = ("DaemonSet", "Job", "CronJob")
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
                  "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 UNREACHABLE_NODE = "nhdev.unreachable"
+# Written by controllers, not by users: neither restored nor reported as drift.
+SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
 
 class PlanError(ValueError):
@@ -79,7 +81,7 @@ def strip_server_fields(obj: Obj) -> Obj:
     for key in SERVER_FIELDS:
         meta.pop(key, None)
     annotations = meta.get("annotations") or {}
-    for key in [k for k in annotations if k.startswith(names.PREFIX)]:
+    for key in [k for k in annotations if k.startswith(names.PREFIX) or k in SERVER_ANNOTATIONS]:
         del annotations[key]
     if not annotations:
         meta.pop("annotations", None)

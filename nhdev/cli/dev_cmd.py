@@ -1,0 +1,201 @@
+"""``nhdev dev ...`` (start, end, reset, status, list) and ``nhdev cleanup``: wiring only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.rest import KubeRest, kind_named
+from nhdev.config import discover_config, load_config
+from nhdev.devmode.engine import DevModeEngine, EndResult, WorkloadRef, parse_workload_ref
+from nhdev.devmode.identity import current_identity, new_session_id
+from nhdev.devmode.inventory import list_dev_mode, plan_cleanup, workload_status
+from nhdev.devmode.spec import dev_spec
+from nhdev.errors import ConfigNotFound, UsageError
+
+
+def cluster_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("-n", "--namespace", default=None, help="Namespace (default: the context's)."),
+        click.option("--context", default=None, help="Kube context (default: current-context)."),
+        click.option("--kubeconfig", default=None, help="Kubeconfig file(s) (default: $KUBECONFIG, ~/.kube/config)."),
+        click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _engine(kubeconfig: str | None, context: str | None, namespace: str | None, output: str
+            ) -> tuple[DevModeEngine, KubeRest]:
+    target = resolve_target(kubeconfig, context, namespace)
+    kube = KubeRest(api_client(target))
+
+    def progress(message: str) -> None:
+        if output == "text":
+            click.echo(f"  · {message}", err=True)
+
+    return DevModeEngine(kube, target.namespace, current_identity(), progress=progress), kube
+
+
+def _emit(output: str, data: dict[str, Any] | list[Any], text: str) -> None:
+    click.echo(json.dumps(data, indent=2) if output == "json" else text)
+
+
+@click.group()
+def dev() -> None:
+    """Dev mode: swap a workload for a dev container (replace) or run a private copy (duplicate)."""
+
+
+@dev.command()
+@click.argument("workload", required=False)
+@click.option("--mode", type=click.Choice(["replace", "duplicate"]), default="replace", show_default=True)
+@click.option("--container", "-c", default=None, help="Container to develop in (default: config, or the only one).")
+@click.option("--image", default=None, help="Dev image (overrides the config).")
+@click.option("--config", "config_path", default=None, help="Dev config file (default: .nhdev/config.yaml).")
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
+              help="Seconds to wait for the dev pod.")
+@cluster_options
+def start(workload: str | None, mode: str, container: str | None, image: str | None, config_path: str | None,
+          timeout: float, namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
+    """Put WORKLOAD (NAME or KIND/NAME) into dev mode and wait for its dev pod."""
+    service = _service(config_path, workload, image)
+    ref = parse_workload_ref(workload, default_kind=service.service_type if service else None,
+                             default_name=service.name if service else None)
+    container_config = service.container(container) if service else None
+    if container_config is None:
+        from nhdev.config import ContainerConfig
+
+        container_config = ContainerConfig(name=container)
+    spec = dev_spec(container_config, container_name=container, image=image)
+    ttl = service.duplicate.ttl_seconds() if service else None
+    engine, _ = _engine(kubeconfig, context, namespace, output)
+    if output == "text":
+        click.echo(f"starting {mode} dev mode for {ref} in {engine.namespace} as {engine.identity}", err=True)
+    result = engine.start(ref, spec, mode=mode, session_id=new_session_id(), timeout=timeout, ttl_seconds=ttl)
+    verb = "already in dev mode" if result.resumed else "in dev mode"
+    _emit(output, result.to_json(),
+          f"{ref} {verb} ({result.mode}) in {result.seconds:.1f}s: pod {result.pod}, container "
+          f"{result.dev_container}\n  terminal: kubectl -n {result.namespace} exec -it {result.pod} "
+          f"-c {result.dev_container} -- sh\n  end:      nhdev dev end {ref}")
+
+
+def _service(config_path: str | None, workload: str | None, image: str | None) -> Any:
+    try:
+        path = discover_config(Path.cwd(), explicit=config_path)
+    except ConfigNotFound:
+        if config_path or not image:
+            raise
+        return None
+    name = (workload or "").rpartition("/")[2] or None
+    kind = (workload or "").rpartition("/")[0] or None
+    return load_config(path).service(name, kind)
+
+
+def _end_text(result: EndResult) -> str:
+    lines = [f"{result.workload} {'restored' if result.restored else 'left as it was'} ({result.mode})"]
+    lines += [f"  deleted {d}" for d in result.deleted]
+    lines += [f"  ! {d.render()}" for d in result.drifts]
+    return "\n".join(lines)
+
+
+def _ref(workload: str | None, config_path: str | None) -> WorkloadRef:
+    if workload and "/" in workload:
+        return parse_workload_ref(workload)
+    try:
+        service = load_config(discover_config(Path.cwd(), explicit=config_path)).service(workload, None)
+    except ConfigNotFound:
+        return parse_workload_ref(workload)
+    return parse_workload_ref(workload, default_kind=service.service_type, default_name=service.name)
+
+
+@dev.command()
+@click.argument("workload", required=False)
+@click.option("--force", is_flag=True, help="End a session that someone else started.")
+@click.option("--session", "session_id", default=None, help="Which duplicate to end (default: yours).")
+@click.option("--config", "config_path", default=None)
+@cluster_options
+def end(workload: str | None, force: bool, session_id: str | None, config_path: str | None,
+        namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
+    """End dev mode: restore the workload from its backup, or delete your duplicate."""
+    engine, _ = _engine(kubeconfig, context, namespace, output)
+    result = engine.end(_ref(workload, config_path), force=force, session_id=session_id)
+    _emit(output, result.to_json(), _end_text(result))
+
+
+@dev.command()
+@click.argument("workload")
+@click.option("--force", is_flag=True, help="Also when someone else holds the workload.")
+@cluster_options
+def reset(workload: str, force: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
+          output: str) -> None:
+    """Undo whatever nhdev left on WORKLOAD, even a half-done start, from the cluster alone."""
+    engine, kube = _engine(kubeconfig, context, namespace, output)
+    ref = parse_workload_ref(workload)
+    live = kube.try_get(ref.kind, engine.namespace, ref.name)
+    from nhdev.devmode.engine import owner_of
+
+    owner = owner_of(live) if live else None
+    if owner and owner.get("identity") != engine.identity and not force:
+        raise UsageError(f"{ref} is in dev mode by {owner.get('identity')}", hint="add --force to reset it anyway")
+    result = engine.reset(ref)
+    _emit(output, result.to_json(), _end_text(result))
+
+
+@dev.command()
+@click.argument("workload", required=False)
+@click.option("--config", "config_path", default=None)
+@cluster_options
+def status(workload: str | None, config_path: str | None, namespace: str | None, context: str | None,
+           kubeconfig: str | None, output: str) -> None:
+    """Mode, owner, pod and containers of WORKLOAD."""
+    engine, kube = _engine(kubeconfig, context, namespace, output)
+    ref = _ref(workload, config_path)
+    info = workload_status(kube, engine.namespace, ref, engine.identity)
+    if not info["sessions"]:
+        _emit(output, info, f"{ref} in {engine.namespace}: not in dev mode")
+        return
+    lines = [f"{ref} in {engine.namespace}:"]
+    for s in info["sessions"]:
+        pod = s["pod"] or {}
+        ready = sum(pod.get("containers", {}).values())
+        lines.append(f"  {s['mode']} by {s['identity']}{' (you)' if s['mine'] else ''} since {s['since']}, "
+                     f"pod {pod.get('name', '-')} {pod.get('phase', '')} {ready}/{len(pod.get('containers', {}))}"
+                     f" ready" + (f", copy {s['copy']}" if s.get("copy") else ""))
+    _emit(output, info, "\n".join(lines))
+
+
+@dev.command("list")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Every namespace.")
+@cluster_options
+def list_(all_namespaces: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
+          output: str) -> None:
+    """Workloads in dev mode, with owner and mode."""
+    engine, kube = _engine(kubeconfig, context, namespace, output)
+    entries = list_dev_mode(kube, None if all_namespaces else engine.namespace)
+    rows = [f"{e.namespace:<16} {e.workload:<32} {e.mode:<10} {e.identity:<24} {e.since}"
+            + (f"  {e.copy}" if e.copy else "") for e in entries]
+    header = f"{'NAMESPACE':<16} {'WORKLOAD':<32} {'MODE':<10} {'OWNER':<24} SINCE"
+    _emit(output, [e.to_json() for e in entries], "\n".join([header, *rows]) if rows else "nothing in dev mode")
+
+
+@click.command()
+@click.option("--pvc", "pvcs", is_flag=True, help="Also delete cache PVCs (their data is lost).")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+@cluster_options
+def cleanup(pvcs: bool, dry_run: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
+            output: str) -> None:
+    """Delete what nhdev left behind (expired duplicates, stale secrets), found by its labels only."""
+    engine, kube = _engine(kubeconfig, context, namespace, output)
+    doomed = plan_cleanup(kube, engine.namespace, pvcs=pvcs)
+    names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in doomed]
+    if not dry_run:
+        for obj in doomed:
+            kube.delete(kind_named(obj["kind"]), obj["metadata"]["namespace"], obj["metadata"]["name"])
+    verb = "would delete" if dry_run else "deleted"
+    _emit(output, {"dryRun": dry_run, "objects": names},
+          "\n".join(f"{verb} {n}" for n in names) if names else "nothing to clean up")
