@@ -49,6 +49,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("CronJob", "cronjobs", "batch/v1", aliases=("cj",)),
     Kind("Pod", "pods", "v1", aliases=("po",)),
     Kind("Service", "services", "v1", aliases=("svc",)),
+    Kind("Endpoints", "endpoints", "v1", aliases=("ep",)),
     Kind("Secret", "secrets", "v1"),
     Kind("ConfigMap", "configmaps", "v1", aliases=("cm",)),
     Kind("PersistentVolumeClaim", "persistentvolumeclaims", "v1", aliases=("pvc",)),

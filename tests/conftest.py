@@ -1,4 +1,5 @@
-"""A sandbox cluster per test session, started the way users start it (a background server)."""
+"""One sandbox cluster per test session, started the way users start it (a background server),
+shared by tests/sandbox and tests/e2e."""
 
 from __future__ import annotations
 
