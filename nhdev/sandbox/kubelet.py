@@ -39,7 +39,14 @@ from nhdev.sandbox.pod_status import (
 )
 from nhdev.sandbox.podlogs import ContainerLogWriter
 from nhdev.sandbox.probes import ProbeWorker
-from nhdev.sandbox.runtime import ContainerProcess, ContainerStartError, ExecProcess, PodSandbox, Runtime
+from nhdev.sandbox.runtime import (
+    ContainerConfig,
+    ContainerProcess,
+    ContainerStartError,
+    ExecProcess,
+    PodSandbox,
+    Runtime,
+)
 from nhdev.sandbox.volumes import VolumeError, VolumeSource, prepare_volumes, unbound_claims
 
 if TYPE_CHECKING:
@@ -91,8 +98,8 @@ class _ProbeTarget:
         running = await self.runtime.exec(self.sandbox, self.process, argv, tty=False, stdin=False)
         try:
             assert running.process.stdout is not None and running.process.stderr is not None
-            out, err = await asyncio.wait_for(
-                asyncio.gather(running.process.stdout.read(), running.process.stderr.read()), timeout)
+            async with asyncio.timeout(timeout):
+                out, err = await asyncio.gather(running.process.stdout.read(), running.process.stderr.read())
             return await running.wait(), (out + err).decode(errors="replace")
         finally:
             if running.process.returncode is None:
@@ -171,8 +178,13 @@ class PodWorker:
         return result
 
     async def _wait_for_change(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives together with the event, and the worker would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), self.kubelet.resync_seconds)
+            async with asyncio.timeout(self.kubelet.resync_seconds):
+                await self.changed.wait()
+        if self.stopping:
+            raise asyncio.CancelledError
 
     def update(self, pod: dict) -> None:
         self.pod = pod
@@ -431,7 +443,7 @@ class PodWorker:
             writer.close()
             self.kubelet.live_logs.discard(writer.path)
 
-    async def _run_started(self, record: ContainerRecord, spec: dict, config: Any,
+    async def _run_started(self, record: ContainerRecord, spec: dict, config: ContainerConfig,
                            writer: ContainerLogWriter) -> int:
         assert self.sandbox is not None
         try:
@@ -542,8 +554,8 @@ class PodWorker:
         for record in running:
             self._event("Killing", f"Stopping container {record.name}")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(self._run_pre_stop(r, deadline) for r in running)),
-                                   max(0.0, deadline - time.monotonic()))
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await asyncio.gather(*(self._run_pre_stop(r, deadline) for r in running))
         processes = [r.process for r in running if r.process is not None]
         for process in processes:
             process.terminate()
@@ -553,16 +565,18 @@ class PodWorker:
             if time.monotonic() >= deadline:
                 break
             self.changed.clear()
-            await asyncio.wait([*waits, asyncio.ensure_future(self.changed.wait())],
-                               timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED)
+            shortened = asyncio.ensure_future(self.changed.wait())  # a new delete may shorten the grace
+            await asyncio.wait([*waits, shortened], timeout=max(0.0, deadline - time.monotonic()),
+                               return_when=asyncio.FIRST_COMPLETED)
+            shortened.cancel()
         for process in processes:
             if process.process.returncode is None:
                 process.kill()
-        await asyncio.gather(*waits)
+        await asyncio.gather(*(p.wait_or_kill_wrapper() for p in processes))
+        for wait in waits:
+            wait.cancel()
 
     async def _cancel_tasks(self) -> None:
-        if self.supervisors:
-            await asyncio.wait(self.supervisors, timeout=2.0)  # let them record how the containers ended
         tasks = [t for t in [self.main, *self.supervisors] if t is not None]
         for task in tasks:
             task.cancel()
@@ -572,7 +586,7 @@ class PodWorker:
                 result = await future
                 if isinstance(result, ContainerProcess):
                     result.kill()
-                    await result.wait()
+                    await result.wait_or_kill_wrapper()
                 elif isinstance(result, PodSandbox):
                     await self.kubelet.runtime.remove_sandbox(result)
         self.pending.clear()

@@ -86,7 +86,8 @@ async def check_probe(probe: dict, container: dict, target: ProbeTarget) -> Prob
     """One run of a probe; any failure to reach the container is a failed probe."""
     timeout = float(probe.get("timeoutSeconds") or 1)
     try:
-        return await asyncio.wait_for(_check(probe, container, target, timeout), timeout + 0.5)
+        async with asyncio.timeout(timeout + 0.5):
+            return await _check(probe, container, target, timeout)
     except TimeoutError:
         return ProbeResult(False, f"timeout: probe did not answer within {timeout:g}s")
     except (OSError, ValueError, ssl.SSLError) as exc:

@@ -202,16 +202,22 @@ class PortForwardSession:
         self.ports = ports
         self.connect = connect
         self.writers: dict[int, asyncio.StreamWriter] = {}
+        # Resolved once a port's connection is made (None if it failed): the client may send
+        # data right after the init frames, before the connection exists.
+        self.connected: dict[int, asyncio.Future[asyncio.StreamWriter | None]] = {}
 
     async def _stream(self, index: int, port: int) -> None:
+        connected = self.connected[index]
         try:
             reader, writer = await self.connect(port)
         except (OSError, ContainerUnavailable) as exc:
+            connected.set_result(None)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             message = f"an error occurred forwarding {port} -> {port}: dial tcp4 127.0.0.1:{port}: connect: {reason}"
             await self.ws.send_bytes(_frame(2 * index + 1, message.lower().encode()))
             return
         self.writers[index] = writer
+        connected.set_result(writer)
         try:
             while chunk := await reader.read(65536):
                 if self.ws.closed:
@@ -227,7 +233,8 @@ class PortForwardSession:
             data = _message_bytes(message)
             if not data or len(data) < 2 or data[0] % 2:
                 continue
-            writer = self.writers.get(data[0] // 2)
+            connected = self.connected.get(data[0] // 2)
+            writer = await connected if connected is not None else None
             if writer is not None and not writer.is_closing():
                 writer.write(data[1:])
                 with contextlib.suppress(ConnectionError):
@@ -237,6 +244,8 @@ class PortForwardSession:
         for index, port in enumerate(self.ports):
             for channel in (2 * index, 2 * index + 1):
                 await self.ws.send_bytes(bytes([channel, port & 0xFF, port >> 8]))
+        loop = asyncio.get_running_loop()
+        self.connected = {i: loop.create_future() for i in range(len(self.ports))}
         streams = [asyncio.create_task(self._stream(i, port)) for i, port in enumerate(self.ports)]
         client = asyncio.create_task(self._read_client())
         try:

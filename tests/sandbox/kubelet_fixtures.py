@@ -42,7 +42,8 @@ class LocalSandbox:
         async def in_loop() -> T:
             return fn()
 
-        return self.run(in_loop())  # type: ignore[no-any-return]
+        result: T = self.run(in_loop())
+        return result
 
     async def _start(self) -> None:
         from nhdev.sandbox.api import create_app
@@ -58,9 +59,7 @@ class LocalSandbox:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self.runner.addresses[0][1]
 
     async def _stop(self) -> None:
         await self.runner.cleanup()

@@ -136,8 +136,8 @@ def test_working_dir_outside_volumes_is_created_in_the_container_only() -> None:
 def test_filesystem_args_explode_only_what_is_needed() -> None:
     args = filesystem_args([Mount(Path("/x"), "/etc/nhdev-missing/conf")], ["/tmp/wd"])
     assert args[:6] == ["--ro-bind", "/", "/", "--tmpfs", "/etc", "--chmod"]
-    assert ["--ro-bind", "/etc/passwd", "/etc/passwd"] == args[args.index("/etc/passwd") - 1:][:3]
-    assert ["--dir", "/tmp/wd"] == args[args.index("/tmp/wd") - 1:][:2]
+    assert args[args.index("/etc/passwd") - 1:][:3] == ["--ro-bind", "/etc/passwd", "/etc/passwd"]
+    assert args[args.index("/tmp/wd") - 1:][:2] == ["--dir", "/tmp/wd"]
     assert args[-3:] == ["--bind", "/x", "/etc/nhdev-missing/conf"]
     assert filesystem_args([], [])[:3] == ["--ro-bind", "/", "/"]
 
@@ -149,8 +149,8 @@ def test_exec_enters_the_container_with_its_env_and_exit_code(tmp_path: Path) ->
             "c", ["sleep", "60"], {"GREETING": "hello"}, working_dir="/data",
             mounts=[Mount(tmp_path, "/data")]))
         try:
-            e = await rt.exec(pod, c, ["sh", "-c", 'echo "$GREETING $(pwd) $(hostname)"; ls /proc | grep -c "^[0-9]"; exit 3'],
-                              tty=False, stdin=False)
+            script = 'echo "$GREETING $(pwd) $(hostname)"; ls /proc | grep -c "^[0-9]"; exit 3'
+            e = await rt.exec(pod, c, ["sh", "-c", script], tty=False, stdin=False)
             assert e.process.stdout is not None
             out = (await e.process.stdout.read()).decode().split()
             assert await e.wait() == 3

@@ -116,20 +116,31 @@ class ContainerProcess:
         signal_quietly(self.group, signal.SIGTERM, group=True)
 
     def kill(self) -> None:
-        # SIGKILL of a PID-namespace init kills everything in the namespace.
+        # SIGKILL of a PID-namespace init kills everything in the namespace. The wrapper we
+        # started then reaps it and exits by itself: killing both at once would leave the init
+        # a zombie of PID 1, which does not reap in every environment.
         signal_quietly(self.init_pid, signal.SIGKILL)
         signal_quietly(self.group, signal.SIGKILL, group=True)
-        signal_quietly(self.process.pid, signal.SIGKILL, group=True)
+
+    async def wait_or_kill_wrapper(self, seconds: float = 2.0) -> int:
+        """Waits for the outer process; SIGKILLs its group if it does not end in time."""
+        try:
+            async with asyncio.timeout(seconds):
+                await asyncio.shield(self.process.wait())
+        except TimeoutError:
+            signal_quietly(self.process.pid, signal.SIGKILL, group=True)
+        return await self.wait()
 
     async def stop(self, grace_seconds: float) -> int:
         """SIGTERM, then SIGKILL once ``grace_seconds`` have passed; returns the exit code."""
         if self.process.returncode is None:
             self.terminate()
             try:
-                await asyncio.wait_for(asyncio.shield(self.process.wait()), max(grace_seconds, 0))
+                async with asyncio.timeout(max(grace_seconds, 0)):
+                    await asyncio.shield(self.process.wait())
             except TimeoutError:
                 self.kill()
-        return await self.wait()
+        return await self.wait_or_kill_wrapper()
 
 
 class ExecProcess:

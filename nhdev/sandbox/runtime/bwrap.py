@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 from pathlib import Path, PurePosixPath
@@ -200,9 +201,13 @@ class BwrapRuntime:
         if sandbox.holder is None:
             return
         if sandbox.netns_pid is not None:
-            signal_quietly(sandbox.netns_pid, 9)
-        signal_quietly(sandbox.holder.pid, 9, group=True)
-        await sandbox.holder.wait()
+            signal_quietly(sandbox.netns_pid, signal.SIGKILL)  # bwrap reaps it and exits
+        try:
+            async with asyncio.timeout(2.0):
+                await sandbox.holder.wait()
+        except TimeoutError:
+            signal_quietly(sandbox.holder.pid, signal.SIGKILL, group=True)
+            await sandbox.holder.wait()
 
     def _join_pod(self, sandbox: PodSandbox) -> list[str]:
         pid = sandbox.netns_pid
