@@ -153,9 +153,9 @@ def command_line(container: dict, env: dict[str, str]) -> list[str]:
     return command + args
 
 
-def build_container_config(store: Store, pod: dict, container: dict,
-                           volumes: dict[str, VolumeSource]) -> ContainerConfig:
-    env = resolve_env(store, pod, container)
+def build_container_config(store: Store, pod: dict, container: dict, volumes: dict[str, VolumeSource],
+                           image_env: dict[str, str] | None = None) -> ContainerConfig:
+    env = {**(image_env or {}), **resolve_env(store, pod, container)}
     argv = command_line(container, env)
     sub_paths = {}
     for mount in container.get("volumeMounts") or []:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ DEFAULT_IMAGES = (
     "alpine",
 )
 _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")  # one registry, three names
+# nhdev's own images have nhdev's programs (nhdev-sidecar, debugpy) on PATH; here those are the
+# scripts installed beside the sandbox's own Python.
+NHDEV_IMAGES = ("ghcr.io/nhdev/*", "nhdev/*")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,12 @@ class ImageList:
     def list(self) -> list[str]:
         self._refresh()
         return list(self._entries)
+
+    def environment(self, image: str) -> dict[str, str]:
+        """The image's own environment (its ``ENV``), under the container's; empty for stand-ins."""
+        if any(_matches(entry, image) for entry in NHDEV_IMAGES):
+            return {"PATH": f"{Path(sys.executable).parent}:{HOST_PATH}"}
+        return {}
 
     def known(self, image: str) -> bool:
         self._refresh()

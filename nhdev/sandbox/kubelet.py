@@ -423,7 +423,8 @@ class PodWorker:
         """Starts one instance and waits for its end: its exit code, None if it could not be configured."""
         spec = self._spec_of(record)
         try:
-            config = build_container_config(self.store, self.pod, spec, self.volumes)
+            config = build_container_config(self.store, self.pod, spec, self.volumes,
+                                            self.kubelet.images.environment(spec.get("image", "")))
         except ContainerConfigError as exc:
             record.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
             self._event("Failed", f"Error: {exc}", warning=True)

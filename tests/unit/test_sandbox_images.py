@@ -57,3 +57,12 @@ def test_edits_by_another_process_are_seen(tmp_path: Path) -> None:
 def test_empty_pattern_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ImageList(tmp_path).add("  ")
+
+
+def test_nhdev_images_put_nhdev_programs_on_path(tmp_path: Path) -> None:
+    import sys
+
+    images = ImageList(tmp_path)
+    path = images.environment("ghcr.io/nhdev/sidecar:0.1")["PATH"].split(":")
+    assert path[0] == str(Path(sys.executable).parent) and "/usr/bin" in path
+    assert images.environment("python:3.12") == {}
