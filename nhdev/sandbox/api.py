@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import yaml
 from aiohttp import web
 
-from nhdev.sandbox import discovery, patch, tables
+from nhdev.sandbox import discovery, kubeproto, patch, tables
 from nhdev.sandbox.resources import ResourceType, find_resource
 from nhdev.sandbox.selectors import label_selector_string
 from nhdev.sandbox.store import (
@@ -249,11 +249,15 @@ async def _body(request: web.Request, *, required: bool = True) -> Any:
             raise BadRequestError("the body of the request was empty")
         return None
     content_type = request.content_type
+    if content_type == kubeproto.PROTOBUF_CONTENT_TYPE:  # kubectl >= 1.32 `create <kind>` generators
+        try:
+            return kubeproto.decode_request_body(raw)
+        except kubeproto.ProtobufDecodeError as error:
+            raise BadRequestError(f"the object provided is unrecognized or malformed: {error}") from None
     if content_type not in _JSON_BODY_TYPES and "yaml" not in content_type:
         raise HttpStatusError(
             415, "UnsupportedMediaType",
-            f"the nhdev sandbox accepts JSON request bodies only, not {content_type} (kubectl's "
-            "`create <kind>` generators send protobuf: use `kubectl create -f` or `kubectl apply -f`)",
+            f"the nhdev sandbox accepts JSON, YAML and protobuf request bodies, not {content_type}",
         )
     try:
         if "yaml" in content_type:

@@ -176,3 +176,14 @@ def test_state_survives_down_and_up(tmp_path: Path) -> None:
         assert cm["data"] == {"k": "v"}
     finally:
         lifecycle.stop(state_dir)
+
+
+def test_kubectl_create_generators_work(kubeconfig: Path) -> None:
+    """kubectl >= 1.32 sends protobuf for `create <kind>`; the sandbox decodes it."""
+    ns = f"gen-{uuid.uuid4().hex[:6]}"
+    kubectl(kubeconfig, "create", "namespace", ns)
+    kubectl(kubeconfig, "-n", ns, "create", "deployment", "d", "--image=busybox", "--replicas=2", "--", "sleep", "300")
+    kubectl(kubeconfig, "-n", ns, "create", "configmap", "c", "--from-literal=a=b")
+    kubectl(kubeconfig, "-n", ns, "rollout", "status", "deployment/d", "--timeout=60s")
+    assert kubectl_json(kubeconfig, "-n", ns, "get", "configmap", "c")["data"] == {"a": "b"}
+    assert kubectl_json(kubeconfig, "-n", ns, "get", "deployment", "d")["status"]["readyReplicas"] == 2
