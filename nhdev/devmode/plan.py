@@ -150,9 +150,10 @@ def dev_pod_spec(pod_spec: Obj, spec: DevSpec, claims: dict[str, str], keys_secr
         volumes.append({"name": names.WORKDIR_VOLUME, "emptyDir": {}})
         workdir_mount = {"name": names.WORKDIR_VOLUME, "mountPath": spec.work_dir}
         mounts.append(workdir_mount)
-    volumes.append({"name": names.KEYS_VOLUME, "secret": {"secretName": keys_secret, "defaultMode": 0o400}})
+    # 0444: the sidecar image runs as uid 1000, and only the sidecar mounts this volume.
+    volumes.append({"name": names.KEYS_VOLUME, "secret": {"secretName": keys_secret, "defaultMode": 0o444}})
     new["containers"][index] = _dev_container(original, spec, mounts)
-    new["containers"].append(_sidecar_container(spec, workdir_mount))
+    new["containers"].append(_sidecar_container(spec, workdir_mount, _run_as(new, new["containers"][index])))
     # Shorter grace: the idle dev container exits on TERM; waiting 30 s on end helps no one.
     new["terminationGracePeriodSeconds"] = min(int(new.get("terminationGracePeriodSeconds", 30)), 5)
     return new
@@ -195,7 +196,13 @@ def _dev_container(original: Obj, spec: DevSpec, extra_mounts: list[Obj]) -> Obj
     return dev
 
 
-def _sidecar_container(spec: DevSpec, workdir_mount: Obj) -> Obj:
+def _run_as(pod_spec: Obj, dev: Obj) -> Obj:
+    """The dev container's user and group, so files synced by the sidecar are the app's own."""
+    context = {**(pod_spec.get("securityContext") or {}), **(dev.get("securityContext") or {})}
+    return {k: context[k] for k in ("runAsUser", "runAsGroup") if k in context}
+
+
+def _sidecar_container(spec: DevSpec, workdir_mount: Obj, run_as: Obj) -> Obj:
     args = ["--root", spec.work_dir, "--keys", names.KEYS_MOUNT,
             "--listen", f"127.0.0.1:{names.SIDECAR_PORT}", *spec.sidecar_args]
     return {
@@ -208,6 +215,7 @@ def _sidecar_container(spec: DevSpec, workdir_mount: Obj) -> Obj:
         "volumeMounts": [dict(workdir_mount),
                          {"name": names.KEYS_VOLUME, "mountPath": names.KEYS_MOUNT, "readOnly": True}],
         **({"imagePullPolicy": spec.image_pull_policy} if spec.image_pull_policy else {}),
+        **({"securityContext": run_as} if run_as else {}),
     }
 
 

@@ -80,7 +80,8 @@ def test_dev_container_recipe() -> None:
     assert {"name": names.WORKDIR_VOLUME, "mountPath": "/home/nhdev-dev"} in sidecar["volumeMounts"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[names.WORKDIR_VOLUME] == {"name": names.WORKDIR_VOLUME, "emptyDir": {}}
-    assert volumes[names.KEYS_VOLUME]["secret"]["secretName"] == "keys"
+    assert volumes[names.KEYS_VOLUME]["secret"] == {"secretName": "keys", "defaultMode": 0o444}
+    assert sidecar["securityContext"] == {"runAsUser": 1000}, "the sidecar writes files as the app's user"
 
 
 def test_workdir_on_a_cache_dir_uses_its_claim_and_no_emptydir() -> None:

@@ -1,0 +1,159 @@
+"""``nhdev-sidecar --root WORKDIR --keys KEYDIR --listen 127.0.0.1:2222 [--log-level info]``
+
+Runs in the dev pod beside the dev container (see nhdev/devmode/plan.py, ``_sidecar_container``).
+Exit status: 0 after SIGTERM or SIGINT, 2 when the command line, the root, the key directory or the
+listen address is unusable (one line on stderr says which). Port 0 listens on a free port; the
+``listening address=HOST:PORT`` log line says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import paramiko
+
+from sidecar import __version__
+from sidecar.commands import PROGRAM, default_registry
+from sidecar.confinement import Confinement
+from sidecar.connection import Connection, Settings
+from sidecar.events import LEVELS, configure, event
+from sidecar.keys import AUTHORIZED_KEYS, AuthorizedKeys, KeyFileError, load_host_keys
+
+CONFIG_ERROR = 2
+ACCEPT_ERROR_PAUSE = 0.1  # after EMFILE and the like, so a full fd table does not spin a core
+
+
+class ConfigError(Exception):
+    """The sidecar cannot start as asked; the message is one line for stderr."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        address = parse_listen(args.listen)
+        settings = load_settings(Path(args.root), Path(args.keys))
+        listener = _listen(address)
+    except (ConfigError, KeyFileError) as exc:
+        print(f"{PROGRAM}: {exc}", file=sys.stderr, flush=True)
+        return CONFIG_ERROR
+    configure(args.log_level)
+    return serve(listener, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="nhdev's SSH endpoint inside the dev pod.")
+    parser.add_argument("--root", required=True, help="the sync root SFTP is confined to (created if missing)")
+    parser.add_argument("--keys", required=True,
+                        help=f"directory with {AUTHORIZED_KEYS} and ssh_host_ed25519_key (or _ecdsa/_rsa)")
+    parser.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to listen on")
+    parser.add_argument("--log-level", default="info", choices=LEVELS)
+    parser.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
+    return parser
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:2222`` or ``[::1]:2222``."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"invalid --listen {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def load_settings(root: Path, keydir: Path) -> Settings:
+    if not keydir.is_dir():
+        raise ConfigError(f"key directory {keydir} does not exist or is not a directory")
+    host_keys = load_host_keys(keydir)
+    authorized_keys = AuthorizedKeys(keydir / AUTHORIZED_KEYS)
+    authorized_keys.load()  # fail now rather than refuse every login later
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create root {root}: {exc.strerror}") from exc
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise ConfigError(f"root {root} is not a readable directory")
+    return Settings(confinement=Confinement(root), authorized_keys=authorized_keys, host_keys=tuple(host_keys),
+                    commands=default_registry())
+
+
+def _listen(address: tuple[str, int]) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    try:
+        return socket.create_server(address, family=family, backlog=128)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}") from exc
+
+
+def serve(listener: socket.socket, settings: Settings) -> int:
+    """Accept connections, one thread each, until SIGTERM or SIGINT; then close them all."""
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        # Runs on this (the accepting) thread between syscalls; shutting the listener down makes
+        # the interrupted accept() fail instead of resuming.
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            listener.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    live = LiveConnections()
+    host, port = listener.getsockname()[:2]
+    event("listening", address=f"{host}:{port}", root=settings.confinement.root, version=__version__,
+          host_keys=",".join(f"{k.get_name()}:{k.fingerprint}" for k in settings.host_keys),
+          commands=",".join(settings.commands.names()))
+    while not stopping.is_set():
+        try:
+            sock, peer = listener.accept()
+        except OSError as exc:
+            if not stopping.is_set():
+                event("accept failed", logging.ERROR, reason=exc.strerror or str(exc))
+                time.sleep(ACCEPT_ERROR_PAUSE)
+            continue
+        threading.Thread(target=live.serve, args=(sock, f"{peer[0]}:{peer[1]}", settings), daemon=True).start()
+    listener.close()
+    closed = live.close_all()
+    event("stopped", connections_closed=closed)
+    return 0
+
+
+class LiveConnections:
+    """The connections being served, so a stop can close them all."""
+
+    def __init__(self) -> None:
+        self._connections: set[Connection] = set()
+        self._lock = threading.Lock()
+
+    def serve(self, sock: socket.socket, peer: str, settings: Settings) -> None:
+        """Serve one accepted socket on the calling thread until it ends."""
+        try:
+            connection = Connection(sock, peer, settings)
+        except (OSError, paramiko.SSHException) as exc:
+            sock.close()
+            event("connection failed", logging.WARNING, peer=peer, reason=str(exc))
+            return
+        with self._lock:
+            self._connections.add(connection)
+        try:
+            connection.run()
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+
+    def close_all(self) -> int:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+        return len(connections)
