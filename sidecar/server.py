@@ -1,4 +1,5 @@
 """``nhdev-sidecar --root WORKDIR --keys KEYDIR --listen 127.0.0.1:2222 [--log-level info]``
+(and ``nhdev-sidecar probe 127.0.0.1:2222``, the readiness probe: see ``probe.py``)
 
 Runs in the dev pod beside the dev container (see nhdev/devmode/plan.py, ``_sidecar_container``).
 Exit status: 0 after SIGTERM or SIGINT, 2 when the command line, the root, the key directory or the
@@ -37,7 +38,12 @@ class ConfigError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["probe"]:
+        from sidecar.probe import probe_main
+
+        return probe_main(given[1:])
+    args = _parser().parse_args(given)
     try:
         address = parse_listen(args.listen)
         settings = load_settings(Path(args.root), Path(args.keys))

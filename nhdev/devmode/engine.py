@@ -202,7 +202,7 @@ class DevModeEngine:
         _fault("volumes")
         for hpa in hpas:
             self.progress(f"pinning hpa/{hpa['metadata']['name']} to 1 replica")
-            self.kube.replace(pinned_hpa(hpa))
+            self._update(HPAS, hpa, pinned_hpa)
         _fault("hpa")
         applied, target = self._write_dev_workload(ref, locked, spec, session, claims, keys_name, backup_name)
         _fault("workload")
@@ -219,35 +219,63 @@ class DevModeEngine:
                            hint=f"run `nhdev dev reset {ref}` first")
 
     def _lock(self, ref: WorkloadRef, live: Obj, session: Session, backup_name: str) -> Obj:
-        locked = dict(live)
-        meta = dict(live["metadata"])
-        meta["annotations"] = {**(meta.get("annotations") or {}), names.OWNER: session.owner_annotation(),
-                               names.BACKUP: backup_name, names.MODE: session.mode}
-        locked["metadata"] = meta
-        try:
-            return self.kube.replace(locked)
-        except Conflict:
-            now = self.kube.get(ref.kind, self.namespace, ref.name)
-            owner = owner_of(now)
-            who = f"by {owner.get('identity')}" if owner else "by someone else"
-            raise Conflict(f"{ref} in {self.namespace} was just taken {who}; try again or use --mode duplicate"
-                           ) from None
+        def with_owner(current: Obj) -> Obj:
+            owner = owner_of(current)
+            if owner is not None:
+                raise Conflict(f"{ref} in {self.namespace} was just taken by {owner.get('identity')}; "
+                               "try again later or use --mode duplicate")
+            annotations = current["metadata"].setdefault("annotations", {})
+            annotations.update({names.OWNER: session.owner_annotation(), names.BACKUP: backup_name,
+                                names.MODE: session.mode})
+            return current
+
+        return self._update(ref.kind, live, with_owner)
+
+    def _update(self, kind: Kind, current: Obj, change: Callable[[Obj], Obj]) -> Obj:
+        """Write ``change(current)`` conditionally; on a conflict re-read and re-apply.
+
+        Controllers update status (and with it the resourceVersion) at any time, so a conflict
+        usually means nothing; ``change`` decides from the fresh object whether it still applies.
+        """
+        for _ in range(10):
+            try:
+                return self.kube.replace(change(current))
+            except Conflict:
+                current = self.kube.get(kind, self.namespace, current["metadata"]["name"])
+        raise Conflict(f"{kind.kind.lower()}/{current['metadata']['name']} in {self.namespace} keeps changing; "
+                       "try again")
+
+    def _held_by(self, ref: WorkloadRef, session: Session) -> Callable[[Obj], None]:
+        def check(current: Obj) -> None:
+            owner = owner_of(current) or {}
+            if owner.get("session") != session.id:
+                raise Conflict(f"{ref} in {self.namespace} is no longer held by this session "
+                               f"(owner now: {owner.get('identity', 'nobody')})")
+        return check
 
     def _write_dev_workload(self, ref: WorkloadRef, locked: Obj, spec: DevSpec, session: Session,
                             claims: dict[str, str], keys_name: str, backup_name: str) -> tuple[Obj, str]:
         kind = ref.kind.kind
         try:
+            held = self._held_by(ref, session)
+
+            def to_dev(current: Obj) -> Obj:
+                held(current)
+                return plan_replace_in_place(current, spec, session, claims, keys_name, backup_name)
+
+            def to_neutral(current: Obj) -> Obj:
+                held(current)
+                return plan_neutralise(current, session, backup_name)
+
             if kind in IN_PLACE_KINDS:
                 self.progress(f"switching {ref} to the dev image")
-                return self.kube.replace(plan_replace_in_place(locked, spec, session, claims, keys_name,
-                                                               backup_name)), str(ref)
+                return self._update(ref.kind, locked, to_dev), str(ref)
             if kind in GENERATED_KINDS:
                 gen = plan_generated_deployment(locked, spec, session, claims, keys_name)
                 self.progress(f"creating deployment/{gen['metadata']['name']} for the dev pod")
                 self._create_or_replace(gen)
-                neutral = plan_neutralise(locked, session, backup_name)
                 self.progress(f"neutralising {ref} while it is in dev mode")
-                return self.kube.replace(neutral), f"deployment/{gen['metadata']['name']}"
+                return self._update(ref.kind, locked, to_neutral), f"deployment/{gen['metadata']['name']}"
             dev_pod = plan_replace_pod(locked, spec, session, claims, keys_name, backup_name)
             self.progress(f"re-creating {ref} with the dev image")
             self.kube.delete(PODS, self.namespace, ref.name, grace_seconds=5)
@@ -400,6 +428,8 @@ class DevModeEngine:
             self.kube.delete(PODS, self.namespace, ref.name, grace_seconds=5)
             self._wait_gone(PODS, ref.name)
             original = {**backup.original, "metadata": {**backup.original["metadata"], "namespace": self.namespace}}
+            # The scheduler's binding, not the user's intent: let the scheduler place the pod again.
+            original["spec"] = {k: v for k, v in original["spec"].items() if k != "nodeName"}
             self.kube.create(original)
             result.restored = True
             return []
@@ -427,14 +457,18 @@ class DevModeEngine:
             hpa = self.kube.try_get(HPAS, self.namespace, saved["name"])
             if hpa is None:
                 continue
-            hpa.pop("status", None)
-            if saved.get("minReplicas") is None:
-                hpa["spec"].pop("minReplicas", None)
-            else:
-                hpa["spec"]["minReplicas"] = saved["minReplicas"]
-            hpa["spec"]["maxReplicas"] = saved["maxReplicas"]
+
+            def restored(current: Obj, saved: dict[str, Any] = saved) -> Obj:
+                current.pop("status", None)
+                if saved.get("minReplicas") is None:
+                    current["spec"].pop("minReplicas", None)
+                else:
+                    current["spec"]["minReplicas"] = saved["minReplicas"]
+                current["spec"]["maxReplicas"] = saved["maxReplicas"]
+                return current
+
             self.progress(f"restoring hpa/{saved['name']}")
-            self.kube.replace(hpa)
+            self._update(HPAS, hpa, restored)
 
     def _drop_marks(self, ref: WorkloadRef, result: EndResult) -> None:
         """No backup: a start that died before saving one changed nothing but the lock annotations."""
@@ -448,9 +482,14 @@ class DevModeEngine:
         if names.SIDECAR_CONTAINER in json.dumps(live.get("spec", {})):
             raise ClusterError(f"{ref} is in dev form but its backup secret is gone; restore it from your "
                                "manifests (kubectl apply) and run `nhdev dev reset` again")
-        for key in ours:
-            del annotations[key]
-        self.kube.replace(live)
+
+        def unmarked(current: Obj) -> Obj:
+            marks = current["metadata"].get("annotations") or {}
+            for key in [k for k in marks if k.startswith(names.PREFIX)]:
+                del marks[key]
+            return current
+
+        self._update(ref.kind, live, unmarked)
         result.restored = True
 
     def _delete_labelled(self, kind: Kind, selector: str, result: EndResult) -> None:

@@ -211,6 +211,9 @@ def _sidecar_container(spec: DevSpec, workdir_mount: Obj, run_as: Obj) -> Obj:
         "command": ["nhdev-sidecar"],
         "args": args,
         "workingDir": spec.work_dir,
+        # Ready only once SSH answers: a sidecar that crashes at start must not look ready.
+        "readinessProbe": {"exec": {"command": ["nhdev-sidecar", "probe", f"127.0.0.1:{names.SIDECAR_PORT}"]},
+                           "periodSeconds": 1, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [dict(workdir_mount),
                          {"name": names.KEYS_VOLUME, "mountPath": names.KEYS_MOUNT, "readOnly": True}],

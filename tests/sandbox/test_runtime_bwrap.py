@@ -219,3 +219,13 @@ def test_kill_signals_reach_only_the_container_group() -> None:
             await rt.remove_sandbox(pod)
 
     run(main)
+
+
+def test_mount_targets_follow_symlinks_of_the_root(tmp_path: Path) -> None:
+    from nhdev.sandbox.runtime.bwrap import resolve_in_root
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "run").symlink_to(tmp_path / "run")
+    assert resolve_in_root(f"{tmp_path}/var/run/nhdev/keys") == f"{tmp_path}/run/nhdev/keys"
+    assert resolve_in_root(f"{tmp_path}/missing/dir") == f"{tmp_path}/missing/dir"

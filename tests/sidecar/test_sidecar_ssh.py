@@ -734,3 +734,14 @@ def test_unusable_configuration_exits_2_with_one_line(tmp_path: Path, keys: Keys
 
 def test_the_version_matches_the_distribution() -> None:
     assert sidecar.__version__ == importlib.metadata.version("nhdev")
+
+
+def test_probe_answers_only_while_ssh_is_served(server: Sidecar) -> None:
+    probe = [str(SIDECAR), "probe"]
+    up = subprocess.run([*probe, f"127.0.0.1:{server.port}"], capture_output=True, text=True, timeout=10)
+    assert up.returncode == 0, up.stderr
+    stop(server.process)
+    down = subprocess.run([*probe, f"127.0.0.1:{server.port}"], capture_output=True, text=True, timeout=10)
+    assert down.returncode == 1 and "no SSH server answering" in down.stderr
+    usage = subprocess.run([*probe], capture_output=True, text=True, timeout=10)
+    assert usage.returncode == 2

@@ -19,6 +19,7 @@ writing anything to the host.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -87,6 +88,10 @@ def _inside_another_mount(path: str, mounts: list[Mount]) -> Mount | None:
 def filesystem_args(mounts: list[Mount], extra_dirs: list[str]) -> list[str]:
     """bwrap arguments for the container's file system view: host root read-only, fresh
     /dev, /proc, /tmp, ``extra_dirs`` present, ``mounts`` bound (parents before children)."""
+    # The container's root is the host's: follow its symlinks (Debian's /var/run -> /run) the way
+    # a runtime resolves mount destinations inside the image, or bwrap mounts onto a symlink.
+    mounts = [dataclasses.replace(m, target=resolve_in_root(m.target)) for m in mounts]
+    extra_dirs = [resolve_in_root(d) for d in extra_dirs]
     exploded: set[str] = set()
     created: list[str] = []
     for path in [m.target for m in mounts] + extra_dirs:
@@ -108,6 +113,14 @@ def filesystem_args(mounts: list[Mount], extra_dirs: list[str]) -> list[str]:
     for mount in sorted(mounts, key=lambda m: _depth(m.target)):
         args += ["--ro-bind" if mount.read_only else "--bind", str(mount.source), mount.target]
     return args
+
+
+def resolve_in_root(path: str) -> str:
+    """``path`` with the symlinks of its existing part resolved; the missing rest appended."""
+    existing = _deepest_existing(path)
+    rest = PurePosixPath(path).relative_to(existing)
+    resolved = PurePosixPath(os.path.realpath(existing)) / rest
+    return str(resolved)
 
 
 def host_path_in_view(path: str, mounts: list[Mount]) -> Path:
