@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import math
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nhdev.sandbox.runtime import ContainerConfig
+from nhdev.sandbox.runtime import ContainerConfig, Mount
 from nhdev.sandbox.volumes import VolumeError, VolumeSource, container_mounts, field_value
 
 if TYPE_CHECKING:
@@ -154,7 +155,8 @@ def command_line(container: dict, env: dict[str, str]) -> list[str]:
 
 
 def build_container_config(store: Store, pod: dict, container: dict, volumes: dict[str, VolumeSource],
-                           image_env: dict[str, str] | None = None) -> ContainerConfig:
+                           image_env: dict[str, str] | None = None,
+                           image_mounts: tuple[tuple[Path, str], ...] = ()) -> ContainerConfig:
     env = {**(image_env or {}), **resolve_env(store, pod, container)}
     argv = command_line(container, env)
     sub_paths = {}
@@ -165,6 +167,9 @@ def build_container_config(store: Store, pod: dict, container: dict, volumes: di
         mounts = container_mounts(container, volumes, sub_paths)
     except (VolumeError, OSError) as exc:
         raise ContainerConfigError(str(exc)) from exc
+    taken = {m.target for m in mounts}
+    mounts = [Mount(source, target, read_only=True) for source, target in image_mounts
+              if target not in taken] + mounts
     pod_security = pod["spec"].get("securityContext") or {}
     security = {**pod_security, **(container.get("securityContext") or {})}
     return ContainerConfig(

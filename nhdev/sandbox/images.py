@@ -119,6 +119,19 @@ class ImageList:
             return {"PATH": f"{Path(sys.executable).parent}:{HOST_PATH}"}
         return {}
 
+    def mounts(self, image: str) -> tuple[tuple[Path, str], ...]:
+        """Host directories the image "contains": for nhdev's images, the Python environment and
+        the nhdev sources, bound read-only at their own paths (they may sit under /tmp, which every
+        container gets fresh)."""
+        if not any(_matches(entry, image) for entry in NHDEV_IMAGES):
+            return ()
+        import nhdev
+        import sidecar
+
+        roots = {Path(sys.prefix), Path(sys.base_prefix), Path(nhdev.__file__).resolve().parent.parent,
+                 Path(sidecar.__file__).resolve().parent.parent}
+        return tuple((root, str(root)) for root in sorted(roots) if root.is_dir())
+
     def known(self, image: str) -> bool:
         self._refresh()
         return bool(image) and any(_matches(entry, image) for entry in self._entries)

@@ -423,8 +423,9 @@ class PodWorker:
         """Starts one instance and waits for its end: its exit code, None if it could not be configured."""
         spec = self._spec_of(record)
         try:
+            image = spec.get("image", "")
             config = build_container_config(self.store, self.pod, spec, self.volumes,
-                                            self.kubelet.images.environment(spec.get("image", "")))
+                                            self.kubelet.images.environment(image), self.kubelet.images.mounts(image))
         except ContainerConfigError as exc:
             record.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
             self._event("Failed", f"Error: {exc}", warning=True)

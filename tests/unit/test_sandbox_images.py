@@ -66,3 +66,14 @@ def test_nhdev_images_put_nhdev_programs_on_path(tmp_path: Path) -> None:
     path = images.environment("ghcr.io/nhdev/sidecar:0.1")["PATH"].split(":")
     assert path[0] == str(Path(sys.executable).parent) and "/usr/bin" in path
     assert images.environment("python:3.12") == {}
+
+
+def test_nhdev_images_contain_the_python_environment_and_sources(tmp_path: Path) -> None:
+    import sys
+
+    import nhdev
+
+    mounts = dict(ImageList(tmp_path).mounts("ghcr.io/nhdev/sidecar:0.1"))
+    assert Path(sys.prefix) in mounts and Path(nhdev.__file__).resolve().parent.parent in mounts
+    assert all(str(source) == target for source, target in mounts.items())
+    assert ImageList(tmp_path).mounts("busybox") == ()
