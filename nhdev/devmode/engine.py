@@ -44,7 +44,7 @@ from nhdev.devmode.plan import (
     plan_restore,
     strip_server_fields,
 )
-from nhdev.errors import ClusterError, Conflict, NotFound, UsageError
+from nhdev.errors import ClusterError, Conflict, NotFound, UsageError, UserError
 
 SECRETS, PVCS, HPAS = kind_named("secret"), kind_named("pvc"), kind_named("hpa")
 DEPLOYMENTS, PODS = kind_named("deployment"), kind_named("pod")
@@ -147,17 +147,41 @@ class DevModeEngine:
         began = time.monotonic()
         live = self.kube.get(ref.kind, self.namespace, ref.name)
         session = Session(id=session_id, identity=self.identity, started_at=now_rfc3339(), mode=mode)
-        if mode == "duplicate":
-            target, selector, dev_name = self._start_duplicate(ref, live, spec, session, ttl_seconds)
-        else:
+        if mode != "duplicate":
             resumed = self._resume(ref, live, timeout, began)
             if resumed is not None:
                 return resumed
-            target, selector, dev_name = self._start_replace(ref, live, spec, session)
-        pod = self._wait(selector, timeout)
+        try:
+            if mode == "duplicate":
+                target, selector, dev_name = self._start_duplicate(ref, live, spec, session, ttl_seconds)
+            else:
+                target, selector, dev_name = self._start_replace(ref, live, spec, session)
+            pod = self._wait(selector, timeout)
+        except UserError as err:
+            self._roll_back(ref, session, mode, err)
+            raise
         return StartResult(workload=str(ref), namespace=self.namespace, mode=mode, session=session.id,
                            identity=self.identity, pod=pod["metadata"]["name"], dev_container=dev_name,
                            target=target, seconds=round(time.monotonic() - began, 3))
+
+    def _roll_back(self, ref: WorkloadRef, session: Session, mode: str, err: UserError) -> None:
+        """A failed start leaves nothing behind: on a shared cluster a broken dev pod is an outage."""
+        if mode != "duplicate":
+            live = self.kube.try_get(ref.kind, self.namespace, ref.name)
+            held_by = (owner_of(live) or {}).get("session") if live else None
+            if held_by != session.id:
+                return  # the lock is not ours (never taken, or someone else's): nothing of ours to undo
+        self.progress(f"dev mode could not start; undoing what this start changed on {ref}")
+        try:
+            if mode == "duplicate":
+                self._end_duplicates(ref, self._my_duplicates(ref, session.id))
+                self._delete_labelled(SECRETS, f"{names.ROLE}=keys,{names.SESSION}={session.id}",
+                                      EndResult(str(ref), self.namespace, mode, False))
+            else:
+                self.reset(ref)
+        except UserError as undo:
+            err.hint = f"{err.hint + '; ' if err.hint else ''}undo failed too ({undo.message}): " \
+                       f"run `nhdev dev reset {ref}`"
 
     def _resume(self, ref: WorkloadRef, live: Obj, timeout: float, began: float) -> StartResult | None:
         owner = owner_of(live)
@@ -205,12 +229,23 @@ class DevModeEngine:
             self._update(HPAS, hpa, pinned_hpa)
         _fault("hpa")
         applied, target = self._write_dev_workload(ref, locked, spec, session, claims, keys_name, backup_name)
+        applied = self._apply_patches(target, spec, applied)
         _fault("workload")
         self._write_backup(Backup(**{**backup.__dict__, "dev_applied": strip_server_fields(applied),
                                      "created": (target,) if target != str(ref) else ()}))
         _fault("recorded")
         dev_name = spec.dev_container_name or spec.container or _first_container(live, ref)
         return target, f"{names.SESSION}={session.id}", dev_name
+
+    def _apply_patches(self, target: str, spec: DevSpec, applied: Obj) -> Obj:
+        kind_text, _, name = target.partition("/")
+        for number, patch in enumerate(spec.patches, 1):
+            self.progress(f"applying patch {number} of the dev config ({patch.patch_type}) to {target}")
+            try:
+                applied = self.kube.patch(kind_named(kind_text), self.namespace, name, patch.body, patch.patch_type)
+            except ClusterError as err:
+                raise ClusterError(f"patch {number} of the dev config failed on {target}: {err.message}") from None
+        return applied
 
     def _refuse_half_patched(self, ref: WorkloadRef, live: Obj) -> None:
         text = json.dumps(live.get("spec", {}))

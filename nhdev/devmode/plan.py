@@ -40,6 +40,14 @@ class CacheDir:
 
 
 @dataclass(frozen=True)
+class WorkloadPatch:
+    """A config ``patches`` entry: applied to the object running the dev pod, after the recipe."""
+
+    patch_type: str  # strategic | merge | json
+    body: Any
+
+
+@dataclass(frozen=True)
 class DevSpec:
     """What the dev container should be; built by the engine from the dev config and CLI flags."""
 
@@ -54,6 +62,7 @@ class DevSpec:
     storage_class: str | None = None
     sidecar_image: str = "ghcr.io/nhdev/sidecar:0.1"
     sidecar_args: tuple[str, ...] = ()
+    patches: tuple[WorkloadPatch, ...] = ()
 
 
 @dataclass(frozen=True)

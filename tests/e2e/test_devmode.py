@@ -20,7 +20,7 @@ from nhdev.cluster.kubeconfig import api_client, resolve_target
 from nhdev.cluster.rest import KubeRest, Obj, kind_named
 from nhdev.cluster.waiting import PodFailed
 from nhdev.devmode import names
-from nhdev.devmode.engine import FAULT_STEPS, DevModeEngine, WorkloadRef, parse_workload_ref
+from nhdev.devmode.engine import FAULT_STEPS, DevModeEngine, WorkloadRef, owner_of, parse_workload_ref
 from nhdev.devmode.plan import CacheDir, DevSpec, strip_server_fields
 from nhdev.errors import Conflict
 from nhdev.sandbox.lifecycle import ServerRecord
@@ -193,15 +193,69 @@ def test_hpa_pinned_and_restored_and_drift_reported(kube: KubeRest, namespace: s
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 7)
 
 
-def test_unknown_image_fails_fast_with_events(kube: KubeRest, namespace: str, tmp_path: Path) -> None:
-    kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
+def test_unknown_image_fails_fast_with_events_and_rolls_back(kube: KubeRest, namespace: str,
+                                                               tmp_path: Path) -> None:
+    created = kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
     ref = WorkloadRef(kind_named("deployment"), "web")
     eng = engine(kube, namespace, "ada@laptop", tmp_path)
     bad = DevSpec(image="registry.invalid/dev:1", container="app")
     with pytest.raises(PodFailed, match=r"ImagePullBackOff|ErrImagePull") as err:
         eng.start(ref, bad, mode="replace", session_id=uuid.uuid4().hex[:12], timeout=60)
     assert "registry.invalid/dev:1" in str(err.value)
-    eng.reset(ref)
+    assert comparable(kube.get(ref.kind, namespace, "web")) == comparable(created), "nothing left half-patched"
+    assert not kube.list(kind_named("secret"), namespace, label_selector=f"{names.MANAGED_BY}=nhdev")
+    dup = eng.start  # a failing duplicate leaves no copy behind either
+    with pytest.raises(PodFailed):
+        dup(ref, bad, mode="duplicate", session_id=uuid.uuid4().hex[:12], timeout=60)
+    assert not kube.list(kind_named("deployment"), namespace, label_selector=f"{names.ROLE}=duplicate")
+
+
+def test_config_patches_apply_after_the_recipe(kube: KubeRest, kubeconfig: Path, namespace: str,
+                                               tmp_path: Path) -> None:
+    from nhdev.devmode.plan import WorkloadPatch
+
+    created = kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
+    ref = WorkloadRef(kind_named("deployment"), "web")
+    eng = engine(kube, namespace, "ada@laptop", tmp_path)
+    patches = (WorkloadPatch("strategic", {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}}),
+               WorkloadPatch("json", [{"op": "add", "path": "/metadata/annotations/patched", "value": "yes"}]))
+    started = eng.start(ref, spec(container="app", patches=patches), mode="replace",
+                        session_id=uuid.uuid4().hex[:12], timeout=60)
+    live = kube.get(ref.kind, namespace, "web")
+    assert live["metadata"]["annotations"]["patched"] == "yes"
+    pod = kube.get(kind_named("pod"), namespace, started.pod)
+    assert pod["metadata"]["annotations"]["x"] == "1"
+    ended = eng.end(ref)
+    assert ended.drifts == [], "nhdev's own patches are not someone else's changes"
+    assert comparable(kube.get(ref.kind, namespace, "web")) == comparable(created)
+
+
+def test_cleanup_finds_expired_duplicates_and_orphaned_backups(kube: KubeRest, kubeconfig: Path, namespace: str,
+                                                               tmp_path: Path) -> None:
+    import time
+
+    kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
+    kube.create({**workload("Deployment", "gone"), "metadata": {"name": "gone", "namespace": namespace}})
+    ref = WorkloadRef(kind_named("deployment"), "web")
+    eng = engine(kube, namespace, "ada@laptop", tmp_path)
+    dup = eng.start(ref, spec(container="app"), mode="duplicate", session_id=uuid.uuid4().hex[:12], timeout=60,
+                    ttl_seconds=1)
+    eng.start(WorkloadRef(ref.kind, "gone"), spec(container="app"), mode="replace",
+              session_id=uuid.uuid4().hex[:12], timeout=60)
+    kube.delete(ref.kind, namespace, "gone")  # someone deletes the workload while it is in dev mode
+    time.sleep(2.1)  # RFC 3339 expiry has one-second resolution
+    home = tmp_path / "home"
+    dry = run_cli("cleanup", "-n", namespace, "--dry-run", "-o", "json", home=home, kubeconfig=kubeconfig)
+    listed = json.loads(dry.stdout)["objects"]
+    assert dup.target in listed
+    assert "secret/nhdev-backup-deployment-gone" in listed
+    assert not any(o.startswith("persistentvolumeclaim/") for o in listed), "caches only with --pvc"
+    assert kube.try_get(kind_named("deployment"), namespace, dup.target.split("/")[1]) is not None
+    done = run_cli("cleanup", "-n", namespace, "--pvc", home=home, kubeconfig=kubeconfig)
+    assert done.returncode == 0, done.stderr
+    assert kube.try_get(kind_named("deployment"), namespace, dup.target.split("/")[1]) is None
+    assert not kube.list(kind_named("secret"), namespace, label_selector=f"{names.MANAGED_BY}=nhdev")
+    assert not kube.list(kind_named("pvc"), namespace, label_selector=f"{names.MANAGED_BY}=nhdev")
 
 
 def test_crash_looping_sidecar_fails_with_its_logs(kube: KubeRest, namespace: str, tmp_path: Path) -> None:
@@ -211,7 +265,7 @@ def test_crash_looping_sidecar_fails_with_its_logs(kube: KubeRest, namespace: st
     broken = DevSpec(image=DEV_IMAGE, container="app", sidecar_args=("--no-such-flag",))
     with pytest.raises(PodFailed, match="CrashLoopBackOff"):
         eng.start(ref, broken, mode="replace", session_id=uuid.uuid4().hex[:12], timeout=60)
-    eng.reset(ref)
+    assert owner_of(kube.get(ref.kind, namespace, "web")) is None, "rolled back"
 
 
 def run_cli(*args: str, home: Path, kubeconfig: Path, env: dict[str, str] | None = None
