@@ -95,7 +95,10 @@ class StartResult:
     resumed: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {"workload": self.workload, "namespace": self.namespace, "mode": self.mode,
+                "session": self.session, "identity": self.identity, "pod": self.pod,
+                "devContainer": self.dev_container, "target": self.target, "seconds": self.seconds,
+                "resumed": self.resumed}
 
 
 @dataclass

@@ -303,7 +303,7 @@ def test_cli_start_status_list_end_json(kube: KubeRest, kubeconfig: Path, namesp
                       "-o", "json", home=home, kubeconfig=kubeconfig)
     assert started.returncode == 0, started.stderr
     info = json.loads(started.stdout)
-    assert info["mode"] == "replace" and info["dev_container"] == "app" and info["pod"].startswith("web-")
+    assert info["mode"] == "replace" and info["devContainer"] == "app" and info["pod"].startswith("web-")
     listed = json.loads(run_cli("dev", "list", "-A", "-o", "json", home=home, kubeconfig=kubeconfig).stdout)
     assert any(e["workload"] == "deployment/web" and e["namespace"] == namespace for e in listed)
     status = json.loads(run_cli("dev", "status", "deployment/web", "-n", namespace, "-o", "json",
