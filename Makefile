@@ -4,13 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit deps venv clean
+.PHONY: demo test lint typecheck unit deps venv clean images test-containers
 
 demo: deps
 	$(BIN)/nhdev demo
 
+# The container tests run when podman can be installed (root with apt); else a line says why not.
 test: deps lint typecheck
 	$(BIN)/pytest -q
+	@./scripts/test-containers --if-possible
+
+# nhdev's base, dev-python and sidecar images, built locally into podman's store (cached).
+images:
+	@./scripts/build-images
+
+# Real containers: `make images`, then tests/containers on the podman runtime.
+test-containers: venv
+	@./scripts/test-containers
 
 lint: venv
 	$(BIN)/ruff check nhdev sidecar tests bench

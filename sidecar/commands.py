@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sidecar import __version__
+from sidecar import __version__, sync_remote
 from sidecar.confinement import Confinement
 
 PROGRAM = "nhdev-sidecar"
@@ -91,6 +91,10 @@ def _one_line(command_line: bytes, limit: int = 200) -> str:
 def default_registry() -> CommandRegistry:
     registry = CommandRegistry()
     registry.register("version", _version, "print the sidecar version")
+    registry.register("sync-manifest", sync_remote.sync_manifest, "stream the manifest of a sync root")
+    registry.register("sync-apply", sync_remote.sync_apply, "apply a stream of sync entries to a sync root")
+    registry.register("sync-read", sync_remote.sync_read, "stream the named entries of a sync root")
+    registry.register("sync-watch", sync_remote.sync_watch, "stream changes made under a sync root")
     return registry
 
 

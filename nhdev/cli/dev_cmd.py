@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.kubeconfig import ClusterTarget, api_client, resolve_target
 from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.config import discover_config, load_config
 from nhdev.devmode.engine import DevModeEngine, EndResult, WorkloadRef, parse_workload_ref
@@ -17,6 +17,10 @@ from nhdev.devmode.identity import current_identity, new_session_id
 from nhdev.devmode.inventory import list_dev_mode, plan_cleanup, workload_status
 from nhdev.devmode.spec import dev_spec
 from nhdev.errors import ConfigNotFound, UsageError
+from nhdev.session.launcher import find_session, spawn_session, stop_session, wait_until_connected
+from nhdev.session.state import SessionSpec
+
+CONNECT_WAIT = 30.0  # how long `dev start` waits for the session's tunnel before returning anyway
 
 
 def cluster_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,10 +63,16 @@ def dev() -> None:
 @click.option("--config", "config_path", default=None, help="Dev config file (default: .nhdev/config.yaml).")
 @click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
               help="Seconds to wait for the dev pod.")
+@click.option("--no-session", is_flag=True, help="Do not start the background session (tunnel, forwards).")
+@click.option("--foreground", is_flag=True, help="Run the session in this terminal with live status, until Ctrl-C.")
 @cluster_options
 def start(workload: str | None, mode: str, container: str | None, image: str | None, config_path: str | None,
-          timeout: float, namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
-    """Put WORKLOAD (NAME or KIND/NAME) into dev mode and wait for its dev pod."""
+          timeout: float, no_session: bool, foreground: bool, namespace: str | None, context: str | None,
+          kubeconfig: str | None, output: str) -> None:
+    """Put WORKLOAD (NAME or KIND/NAME) into dev mode and wait for its dev pod, then start its session
+    (the tunnel to the pod and every portForward entry) in the background."""
+    if no_session and foreground:
+        raise UsageError("--foreground and --no-session exclude each other")
     service = _service(config_path, workload, image)
     ref = parse_workload_ref(workload, default_kind=service.service_type if service else None,
                              default_name=service.name if service else None)
@@ -74,14 +84,91 @@ def start(workload: str | None, mode: str, container: str | None, image: str | N
     spec = dev_spec(container_config, container_name=container, image=image)
     ttl = service.duplicate.ttl_seconds() if service else None
     engine, _ = _engine(kubeconfig, context, namespace, output)
+    engine_target = resolve_target(kubeconfig, context, namespace)
     if output == "text":
         click.echo(f"starting {mode} dev mode for {ref} in {engine.namespace} as {engine.identity}", err=True)
     result = engine.start(ref, spec, mode=mode, session_id=new_session_id(), timeout=timeout, ttl_seconds=ttl)
     verb = "already in dev mode" if result.resumed else "in dev mode"
-    _emit(output, result.to_json(),
-          f"{ref} {verb} ({result.mode}) in {result.seconds:.1f}s: pod {result.pod}, container "
-          f"{result.dev_container}\n  terminal: kubectl -n {result.namespace} exec -it {result.pod} "
-          f"-c {result.dev_container} -- sh\n  end:      nhdev dev end {ref}")
+    text = (f"{ref} {verb} ({result.mode}) in {result.seconds:.1f}s: pod {result.pod}, container "
+            f"{result.dev_container}\n  terminal: kubectl -n {result.namespace} exec -it {result.pod} "
+            f"-c {result.dev_container} -- sh\n  end:      nhdev dev end {ref}")
+    if no_session:
+        _emit(output, result.to_json(), text)
+        return
+    session_spec = SessionSpec(
+        kubeconfig=engine_target.kubeconfig, context=engine_target.context, namespace=result.namespace,
+        workload=str(ref), session_id=result.session, dev_container=result.dev_container,
+        forwards=[f.text() for f in container_config.dev.port_forward], config_path=_config_file(config_path),
+        service=service.name if service else None, container=container_config.name,
+        local_root=str(Path.cwd()))
+    if foreground:
+        click.echo(text, err=True)
+        _run_foreground(session_spec)
+        return
+    running = spawn_session(session_spec)
+    status = wait_until_connected(running, CONNECT_WAIT)
+    _emit(output, {**result.to_json(), "localSession": status}, "\n".join([text, *_session_lines(status)]))
+
+
+def _config_file(config_path: str | None) -> str | None:
+    try:
+        return str(discover_config(Path.cwd(), explicit=config_path))
+    except ConfigNotFound:
+        return None
+
+
+def _run_foreground(spec: SessionSpec) -> None:
+    """The session in this process: status lines as things change, until Ctrl-C or `dev end`."""
+    import threading
+
+    from nhdev.session.launcher import paths_of
+    from nhdev.session.process import Session, install_stop_signals
+
+    existing = find_session(spec.context, spec.namespace, spec.workload)
+    if existing is not None:
+        stop_session(existing)
+    stopping = threading.Event()
+    install_stop_signals(stopping)
+    session = Session(spec, paths_of(spec), on_event=lambda event: _print_event(session, event))
+    session.run(stopping)
+    click.echo("session stopped", err=True)
+
+
+def _print_event(session: Any, event: dict[str, Any]) -> None:
+    if event.get("event") != "tunnel":
+        click.echo(f"  · {event.get('event')}: {json.dumps(event)}", err=True)
+        return
+    state, reason = event["state"], event.get("reason")
+    click.echo(f"  · tunnel {state}" + (f" to pod {event.get('pod')}" if state == "connected" else "")
+               + (f": {reason}" if reason else ""), err=True)
+    if state == "connected" and event.get("generation") == 1:
+        for line in _session_lines(session.status())[1:]:
+            click.echo(line, err=True)
+
+
+def _session_lines(status: dict[str, Any]) -> list[str]:
+    tunnel = status["tunnel"]
+    lines = [f"  session:  pid {status['pid']}, tunnel {tunnel['state']}"
+             + (f" to pod {status['pod']}" if tunnel["state"] == "connected" else "")
+             + (f" ({tunnel['reason']})" if tunnel.get("reason") and tunnel["state"] != "connected" else "")]
+    for forward in status["forwards"]:
+        arrow = "->" if forward["kind"] == "local" else "<-"
+        where = "pod " + forward["remote"]
+        live = f", {forward['connections']} live" if forward["connections"] else ""
+        error = f"  ! {forward['error']}" if forward.get("error") else ""
+        lines.append(f"  forward:  {forward['local']} {arrow} {where}{live}{error}")
+    lines += [f"  ! forward {error}" for error in status.get("forwardErrors", [])]
+    return lines
+
+
+def _stop_local_session(target: ClusterTarget, ref: WorkloadRef, output: str) -> None:
+    """`dev end` and `dev reset` stop this machine's session first, so nothing holds the old pod."""
+    running = find_session(target.context, target.namespace, str(ref))
+    if running is None:
+        return
+    stop_session(running)
+    if output == "text":
+        click.echo(f"  · stopped the session (pid {running.pid})", err=True)
 
 
 def _service(config_path: str | None, workload: str | None, image: str | None) -> Any:
@@ -123,7 +210,9 @@ def end(workload: str | None, force: bool, session_id: str | None, config_path: 
         namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
     """End dev mode: restore the workload from its backup, or delete your duplicate."""
     engine, _ = _engine(kubeconfig, context, namespace, output)
-    result = engine.end(_ref(workload, config_path), force=force, session_id=session_id)
+    ref = _ref(workload, config_path)
+    _stop_local_session(resolve_target(kubeconfig, context, namespace), ref, output)
+    result = engine.end(ref, force=force, session_id=session_id)
     _emit(output, result.to_json(), _end_text(result))
 
 
@@ -142,6 +231,7 @@ def reset(workload: str, force: bool, namespace: str | None, context: str | None
     owner = owner_of(live) if live else None
     if owner and owner.get("identity") != engine.identity and not force:
         raise UsageError(f"{ref} is in dev mode by {owner.get('identity')}", hint="add --force to reset it anyway")
+    _stop_local_session(resolve_target(kubeconfig, context, namespace), ref, output)
     result = engine.reset(ref)
     _emit(output, result.to_json(), _end_text(result))
 
@@ -156,8 +246,13 @@ def status(workload: str | None, config_path: str | None, namespace: str | None,
     engine, kube = _engine(kubeconfig, context, namespace, output)
     ref = _ref(workload, config_path)
     info = workload_status(kube, engine.namespace, ref, engine.identity)
+    target = resolve_target(kubeconfig, context, namespace)
+    running = find_session(target.context, target.namespace, str(ref))
+    local = _session_lines(running.status) if running else []
+    if running:
+        info["localSession"] = running.status
     if not info["sessions"]:
-        _emit(output, info, f"{ref} in {engine.namespace}: not in dev mode")
+        _emit(output, info, "\n".join([f"{ref} in {engine.namespace}: not in dev mode", *local]))
         return
     lines = [f"{ref} in {engine.namespace}:"]
     for s in info["sessions"]:
@@ -166,7 +261,7 @@ def status(workload: str | None, config_path: str | None, namespace: str | None,
         lines.append(f"  {s['mode']} by {s['identity']}{' (you)' if s['mine'] else ''} since {s['since']}, "
                      f"pod {pod.get('name', '-')} {pod.get('phase', '')} {ready}/{len(pod.get('containers', {}))}"
                      f" ready" + (f", copy {s['copy']}" if s.get("copy") else ""))
-    _emit(output, info, "\n".join(lines))
+    _emit(output, info, "\n".join([*lines, *local]))
 
 
 @dev.command("list")

@@ -46,13 +46,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from nhdev.cli import config_cmd, demo_cmd, dev_cmd, sandbox_cmd
+    from nhdev.cli import config_cmd, demo_cmd, dev_cmd, sandbox_cmd, shell_cmd
 
     cli.add_command(config_cmd.config)
     cli.add_command(dev_cmd.dev)
+    dev_cmd.dev.add_command(shell_cmd.terminal)
+    dev_cmd.dev.add_command(shell_cmd.exec_)
+    dev_cmd.dev.add_command(shell_cmd.run)
+    dev_cmd.dev.add_command(shell_cmd.debug)
     cli.add_command(dev_cmd.cleanup)
     cli.add_command(sandbox_cmd.sandbox)
     cli.add_command(demo_cmd.demo)
+    from nhdev.cli import portforward_cmd
+
+    cli.add_command(portforward_cmd.port_forward)
 
 
 _register()

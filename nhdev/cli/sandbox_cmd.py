@@ -39,7 +39,8 @@ def sandbox() -> None:
 @state_dir_option
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="API port on 127.0.0.1.")
 @click.option("--runtime", type=click.Choice(list(lifecycle.RUNTIMES)), default=None,
-              help="How pods run: bwrap (namespaces, default on Linux) or process (plain processes).")
+              help="How pods run: bwrap (namespaces, default on Linux), process (plain processes) or "
+                   "podman (real containers from podman's local images).")
 @click.option("--merge-kubeconfig", is_flag=True,
               help=f"Also add the {CONTEXT_NAME!r} context to ~/.kube/config (other contexts untouched).")
 @output_option

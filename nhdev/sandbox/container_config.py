@@ -174,4 +174,5 @@ def build_container_config(store: Store, pod: dict, container: dict, volumes: di
     security = {**pod_security, **(container.get("securityContext") or {})}
     return ContainerConfig(
         name=container["name"], argv=argv, env=env, working_dir=container.get("workingDir") or None,
-        mounts=mounts, run_as_user=security.get("runAsUser"), run_as_group=security.get("runAsGroup"))
+        mounts=mounts, run_as_user=security.get("runAsUser"), run_as_group=security.get("runAsGroup"),
+        image=container.get("image", ""))

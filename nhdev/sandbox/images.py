@@ -14,6 +14,10 @@ An entry is a repository pattern, optionally with a tag:
 
 The list lives in ``STATE/images.json`` and is re-read when the file changes, so the CLI can edit
 it while the server runs.
+
+With a runtime that runs real images (``podman``), the list is that runtime's local store
+instead (a :class:`LocalImageStore`): an image is known when the store has it, and nhdev's images
+are real images, given no host directories and no PATH of the host.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 DEFAULT_IMAGES = (
     "ghcr.io/nhdev/*",
@@ -44,6 +49,12 @@ _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")  # one re
 # scripts installed beside the sandbox's own Python.
 NHDEV_IMAGES = ("ghcr.io/nhdev/*", "nhdev/*")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class LocalImageStore(Protocol):
+    """A container runtime's own image store (e.g. podman's local images)."""
+
+    def exists(self, image: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,9 @@ def _matches(entry: str, image: str) -> bool:
 class ImageList:
     """The persisted list of image patterns the sandbox runs (see the module docstring)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, local_store: LocalImageStore | None = None) -> None:
         self.path = Path(state_dir) / "images.json"
+        self.local_store = local_store
         self._entries: list[str] = list(DEFAULT_IMAGES)
         self._loaded_mtime: int | None = None
 
@@ -114,8 +126,9 @@ class ImageList:
         return list(self._entries)
 
     def environment(self, image: str) -> dict[str, str]:
-        """The image's own environment (its ``ENV``), under the container's; empty for stand-ins."""
-        if any(_matches(entry, image) for entry in NHDEV_IMAGES):
+        """The image's own environment (its ``ENV``), under the container's; empty for stand-ins
+        and for real images (their runtime applies their ENV)."""
+        if self.local_store is None and any(_matches(entry, image) for entry in NHDEV_IMAGES):
             return {"PATH": f"{Path(sys.executable).parent}:{HOST_PATH}"}
         return {}
 
@@ -123,7 +136,7 @@ class ImageList:
         """Host directories the image "contains": for nhdev's images, the Python environment and
         the nhdev sources, bound read-only at their own paths (they may sit under /tmp, which every
         container gets fresh)."""
-        if not any(_matches(entry, image) for entry in NHDEV_IMAGES):
+        if self.local_store is not None or not any(_matches(entry, image) for entry in NHDEV_IMAGES):
             return ()
         import nhdev
         import sidecar
@@ -133,6 +146,8 @@ class ImageList:
         return tuple((root, str(root)) for root in sorted(roots) if root.is_dir())
 
     def known(self, image: str) -> bool:
+        if self.local_store is not None:
+            return bool(image) and self.local_store.exists(image)
         self._refresh()
         return bool(image) and any(_matches(entry, image) for entry in self._entries)
 

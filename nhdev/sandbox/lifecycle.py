@@ -22,7 +22,7 @@ from pathlib import Path
 from nhdev.errors import SandboxError, UsageError
 from nhdev.sandbox.kubeconfig import sandbox_kubeconfig, write_kubeconfig
 
-RUNTIMES = ("bwrap", "process")
+RUNTIMES = ("bwrap", "process", "podman")
 SERVER_MODULE = "nhdev.sandbox.server"
 
 

@@ -23,12 +23,14 @@ async def serve(state_dir: Path, port: int, runtime_name: str) -> None:
     from nhdev.sandbox.images import ImageList
     from nhdev.sandbox.kubelet import Kubelet
     from nhdev.sandbox.runtime import make_runtime
+    from nhdev.sandbox.runtime.podman import PodmanImageStore
     from nhdev.sandbox.store import Store
     from nhdev.sandbox.streaming import PodStreams
 
     state_dir.mkdir(parents=True, exist_ok=True)
     store = Store(state_dir)
-    kubelet = Kubelet(store, state_dir, make_runtime(runtime_name), ImageList(state_dir))
+    images = ImageList(state_dir, local_store=PodmanImageStore() if runtime_name == "podman" else None)
+    kubelet = Kubelet(store, state_dir, make_runtime(runtime_name), images)
     controllers = start_controllers(store, state_dir)
     await kubelet.start()
     app = create_app(store, PodStreams(store, kubelet))
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m nhdev.sandbox.server")
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--runtime", default="bwrap", choices=["bwrap", "process"])
+    parser.add_argument("--runtime", default="bwrap", choices=["bwrap", "process", "podman"])
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -59,6 +59,7 @@ class ContainerConfig:
     mounts: list[Mount] = field(default_factory=list)
     run_as_user: int | None = None
     run_as_group: int | None = None
+    image: str = ""  # the image reference; only runtimes with an image store (podman) use it
 
 
 @dataclass
@@ -196,7 +197,8 @@ def default_runtime_name() -> str:
 
 
 def make_runtime(name: str | None = None) -> Runtime:
-    """The runtime called ``name`` (``bwrap`` or ``process``); ``None`` picks the best available."""
+    """The runtime called ``name`` (``bwrap``, ``process`` or ``podman``); ``None`` picks the best
+    available of the first two (podman is only used when asked for)."""
     chosen = name or default_runtime_name()
     if chosen == "bwrap":
         from nhdev.sandbox.runtime.bwrap import BwrapRuntime
@@ -209,4 +211,10 @@ def make_runtime(name: str | None = None) -> Runtime:
         from nhdev.sandbox.runtime.process import ProcessRuntime
 
         return ProcessRuntime()
-    raise RuntimeUnavailable(f"unknown sandbox runtime {chosen!r} (choose bwrap or process)")
+    if chosen == "podman":
+        from nhdev.sandbox.runtime.podman import PodmanRuntime, podman_available
+
+        if not podman_available():
+            raise RuntimeUnavailable("the podman runtime needs podman and runc (apt-get install podman runc)")
+        return PodmanRuntime()
+    raise RuntimeUnavailable(f"unknown sandbox runtime {chosen!r} (choose bwrap, process or podman)")

@@ -1,0 +1,144 @@
+"""The sync wire format, shared by the sidecar's ``sync-*`` commands and nhdev's sync engine.
+
+A stream is a sequence of frames: one type byte, a 4-byte big-endian length, then the payload.
+
+- ``H`` header: a JSON object (an entry, a request, a response).
+- ``D`` data: raw file content, at most ``CHUNK_SIZE`` bytes; the content of one file is any number
+  of ``D`` frames after its header, so a file of any size streams without being held in memory.
+- ``E`` end of content: a JSON trailer, ``{"sha256": HEX}`` when the sender read the whole file, or
+  ``{"abort": REASON}`` when it could not (the receiver then discards what it wrote).
+
+Paths on the wire are relative POSIX paths under the sync root. This module is stdlib only: the
+sidecar imports it, and nhdev imports it from the sidecar package so both ends share one codec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+HEADER = b"H"
+DATA = b"D"
+END = b"E"
+CHUNK_SIZE = 256 * 1024
+MAX_FRAME = 8 * 1024 * 1024  # a header or trailer larger than this is a broken stream, not data
+_PREFIX = struct.Struct(">cI")
+
+INDEX_NAME = ".nhdev-sync-index"  # the sidecar's persisted index, in the root: never synced
+TEMP_PREFIX = ".nhdev-tmp-"  # files being received, on either side: never synced
+CONFLICT_MARK = ".nhdev-conflict-"
+
+
+class WireError(Exception):
+    """The stream is not in this format, or ended in the middle of a frame."""
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def is_private_name(relative_path: str) -> bool:
+    """Names sync itself keeps in the tree, which neither side reports nor transfers."""
+    name = relative_path.rsplit("/", 1)[-1]
+    return relative_path == INDEX_NAME or name.startswith(TEMP_PREFIX)
+
+
+def conflict_name(path: str) -> str:
+    """A free name beside ``path`` for the copy that lost a conflict: ``NAME.nhdev-conflict-<UTC time>``."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = f"{path}{CONFLICT_MARK}{stamp}"
+    number = 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = f"{path}{CONFLICT_MARK}{stamp}-{number}"
+    return candidate
+
+
+def encode_header(value: dict[str, Any]) -> bytes:
+    payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogateescape")
+    return _PREFIX.pack(HEADER, len(payload)) + payload
+
+
+def encode_data(chunk: bytes) -> bytes:
+    return _PREFIX.pack(DATA, len(chunk)) + chunk
+
+
+def encode_end(trailer: dict[str, Any]) -> bytes:
+    payload = json.dumps(trailer, separators=(",", ":")).encode()
+    return _PREFIX.pack(END, len(payload)) + payload
+
+
+class FrameReader:
+    """Reads frames from a blocking byte source (a socket file, a channel file, a pipe)."""
+
+    def __init__(self, source: Readable) -> None:
+        self._source = source
+
+    def next(self) -> tuple[bytes, bytes] | None:
+        """The next (type, payload), or None at a clean end of stream (between frames)."""
+        prefix = self._read_exact(_PREFIX.size, allow_eof=True)
+        if prefix is None:
+            return None
+        kind, length = _PREFIX.unpack(prefix)
+        if kind not in (HEADER, DATA, END) or length > MAX_FRAME:
+            raise WireError(f"not a sync frame (type {kind!r}, length {length})")
+        payload = self._read_exact(length, allow_eof=False)
+        assert payload is not None
+        return kind, payload
+
+    def header(self) -> dict[str, Any] | None:
+        """The next frame, which must be a header; None at the end of the stream."""
+        frame = self.next()
+        if frame is None:
+            return None
+        kind, payload = frame
+        if kind != HEADER:
+            raise WireError(f"expected a header frame, got {kind!r}")
+        return decode_json(payload)
+
+    def content(self) -> Iterator[bytes]:
+        """The data chunks of one file; afterwards ``trailer`` holds its ``E`` frame."""
+        self.trailer: dict[str, Any] = {}
+        while True:
+            frame = self.next()
+            if frame is None:
+                raise WireError("stream ended inside file content")
+            kind, payload = frame
+            if kind == DATA:
+                yield payload
+            elif kind == END:
+                self.trailer = decode_json(payload)
+                return
+            else:
+                raise WireError("header frame inside file content")
+
+    def skip_content(self) -> None:
+        for _ in self.content():
+            pass
+
+    def _read_exact(self, size: int, *, allow_eof: bool) -> bytes | None:
+        parts: list[bytes] = []
+        missing = size
+        while missing:
+            chunk = self._source.read(missing)
+            if not chunk:
+                if allow_eof and missing == size:
+                    return None
+                raise WireError("stream ended inside a frame")
+            parts.append(chunk)
+            missing -= len(chunk)
+        return b"".join(parts)
+
+
+def decode_json(payload: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload.decode("utf-8", "surrogateescape"))
+    except ValueError as exc:
+        raise WireError(f"frame is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise WireError("frame is not a JSON object")
+    return value

@@ -1,0 +1,1 @@
+"""File sync against a real local nhdev-sidecar over real SSH."""
