@@ -28,6 +28,14 @@ class NhdevGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as err:  # a bug: still one line, the traceback only on request
+            if _debug_requested(ctx):
+                raise
+            click.echo(f"error: internal error: {type(err).__name__}: {err} (run with --debug for the traceback; "
+                       "please report it)", err=True)
+            ctx.exit(1)
 
 
 def _debug_requested(ctx: click.Context) -> bool:
@@ -57,6 +65,9 @@ def _register() -> None:
     cli.add_command(dev_cmd.cleanup)
     cli.add_command(sandbox_cmd.sandbox)
     cli.add_command(demo_cmd.demo)
+    from nhdev.cli import doctor_cmd
+
+    cli.add_command(doctor_cmd.doctor)
     from nhdev.cli import portforward_cmd
 
     cli.add_command(portforward_cmd.port_forward)

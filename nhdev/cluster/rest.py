@@ -56,6 +56,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("Event", "events", "v1", aliases=("ev",)),
     Kind("Namespace", "namespaces", "v1", namespaced=False, aliases=("ns",)),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling/v2", aliases=("hpa",)),
+    Kind("SelfSubjectAccessReview", "selfsubjectaccessreviews", "authorization.k8s.io/v1", namespaced=False),
 )
 
 
