@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import click
 
@@ -112,7 +113,8 @@ def port_forward(workload: str, ports: tuple[str, ...], namespace: str | None, c
         for lst in listeners:
             click.echo(f"Forwarding from 127.0.0.1:{lst.local_port} -> {lst.remote_port} (pod {pod})")
     try:
-        threading.Event().wait()
+        while True:  # short sleeps: Ctrl-C is only seen when the main thread is back in Python
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:

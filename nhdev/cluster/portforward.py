@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import socket
 import ssl
@@ -110,8 +111,6 @@ def _open_websocket(target: ClusterTarget, namespace: str, pod: str, port: int, 
 
 def _status_message(err: websocket.WebSocketBadStatusException) -> str:
     """The ``message`` of the Status body the API server sends with a refused upgrade."""
-    import json
-
     try:
         return str(json.loads(err.resp_body or b"{}").get("message", ""))
     except (ValueError, AttributeError):

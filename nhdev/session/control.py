@@ -22,6 +22,7 @@ from nhdev.errors import UserError
 Message = dict[str, Any]
 OpHandler = Callable[[Message], Message]
 MAX_LINE = 1024 * 1024
+UNIX_PATH_MAX = 100  # below sun_path's 108 bytes, with room for the terminating NUL
 SUBSCRIBER_BACKLOG = 1000  # events kept for a slow subscriber before it is dropped
 
 
@@ -81,7 +82,8 @@ class ControlServer:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)  # created 0600: no window in which others could connect
         try:
-            listener.bind(str(self.path))
+            with unix_address(self.path) as address:
+                listener.bind(address)
         finally:
             os.umask(old_umask)
         self.path.chmod(0o600)
@@ -144,6 +146,20 @@ class ControlServer:
             self.path.unlink()
 
 
+@contextlib.contextmanager
+def unix_address(path: Path) -> Iterator[str]:
+    """``path`` as a unix socket address: sun_path holds ~107 bytes, and homes can be deeper than
+    that; Linux resolves a long path through an open descriptor of its directory instead."""
+    if len(os.fsencode(str(path))) < UNIX_PATH_MAX or not Path("/proc/self/fd").is_dir():
+        yield str(path)
+        return
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{directory}/{path.name}"
+    finally:
+        os.close(directory)
+
+
 def _parse(line: bytes) -> Message:
     try:
         message = json.loads(line)
@@ -164,7 +180,8 @@ def _connect(path: Path, timeout: float | None) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        sock.connect(str(path))
+        with unix_address(path) as address:
+            sock.connect(address)
     except OSError as err:
         sock.close()
         raise ControlError(f"no session answers at {path}: {err.strerror or err}") from None

@@ -35,6 +35,7 @@ log = logging.getLogger("nhdev.session")
 
 PODS, SECRETS = kind_named("pod"), kind_named("secret")
 ALREADY_RUNNING = 3
+SIGNAL_CHECK_INTERVAL = 0.2
 
 
 class SessionBusy(UserError):
@@ -115,7 +116,10 @@ class Session:
             self._open_forwards()
             self.tunnel.start()
             threading.Thread(target=self._start_services, name="services", daemon=True).start()
-            self.stopping.wait()
+            # Short waits: a signal delivered to another thread only runs its Python handler once
+            # the main thread returns to the interpreter; an untimed wait would never do so.
+            while not self.stopping.wait(SIGNAL_CHECK_INTERVAL):
+                pass
         finally:
             self._shutdown(control)
         return 0
@@ -141,8 +145,9 @@ class Session:
                 log.warning("forward %s: %s", forward.text(), err.message)
 
     def _start_services(self) -> None:
-        if not self.tunnel.wait_connected(float("inf")) and not self.stopping.is_set():
-            return
+        while not self.tunnel.wait_connected(1.0):
+            if self.stopping.is_set() or self.tunnel.state.state == FAILED:
+                return
         context = SessionContext(self.spec, self.spec.target, self.tunnel, self.publish,
                                  lambda: self.pods.current, self.paths.dir, self.stopping)
         for service in build_services(self.spec):
