@@ -175,6 +175,9 @@ class ReverseForwards:
     def open(self, address: str, port: int) -> int | None:
         """Listen for ``address:port``; the port bound, or None if it cannot be bound."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # After a tunnel reconnect the same port is asked for again while old connections sit in
+        # TIME_WAIT; without this the bind fails for up to a minute.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((REVERSE_BIND_ADDRESS, port))
             listener.listen(128)
