@@ -2,15 +2,18 @@
 runtime, replaced by the dev image (``ghcr.io/nhdev/dev-python:3.12``) with nhdev's sidecar
 image (``ghcr.io/nhdev/sidecar:0.1``), both as built by ``make images``.
 
-Covered: the dev pod becomes Ready (the sidecar's readiness probe: its SSH server answers), SSH
-to the sidecar through a port-forward with the session's keys (host key pinned), a file written
-over SFTP appears in the dev container owned by uid 1000, the app run in the dev container as
-uid 1000 answers through a port-forward, and ``end`` restores the original, which serves again.
+Covered: the dev pod becomes Ready (the sidecar's readiness probe: its SSH server answers), the
+containers are real podman containers of the built images, exec in the dev container runs as uid
+1000 with debugpy importable, SSH to the sidecar through a port-forward with the session's keys
+(host key pinned), nhdev's tunnel (``nhdev.tunnel.client.Tunnel``) to the sidecar: a file written
+over its SFTP appears in the dev container owned by uid 1000, and the app run there as uid 1000
+answers through the tunnel's local forward; ``end`` restores the original, which serves again.
 """
 
 from __future__ import annotations
 
 import copy
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from kubernetes import client
 from kubernetes.stream import portforward, stream
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.portforward import open_pod_port
 from nhdev.cluster.rest import KubeRest, Obj, kind_named
 from nhdev.cluster.waiting import wait_for_ready_pod
 from nhdev.devmode import names
@@ -30,6 +34,7 @@ from nhdev.devmode.engine import DevModeEngine, parse_workload_ref
 from nhdev.devmode.plan import DevSpec
 from nhdev.sandbox import lifecycle
 from nhdev.sandbox.runtime.podman import pod_name
+from nhdev.tunnel.client import Tunnel
 from tests.containers.podman_support import (
     BASE_IMAGE,
     DEV_PYTHON_IMAGE,
@@ -87,6 +92,19 @@ def http_get_through_port_forward(core: client.CoreV1Api, namespace: str, pod: s
     return reply
 
 
+def http_get(port: int) -> bytes:
+    """GET / from 127.0.0.1:port; empty when nothing answers (yet)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+            return reply
+    except OSError:
+        return b""
+
+
 def ssh_through_port_forward(core: client.CoreV1Api, namespace: str, pod: str, session_dir: Path
                              ) -> paramiko.Transport:
     forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(names.SIDECAR_PORT))
@@ -138,29 +156,32 @@ def test_example_app_in_replace_mode_with_the_built_images(podman_sandbox: lifec
 
     session_dir = tmp_path / "dev" / result.session
     transport = ssh_through_port_forward(core, namespace, result.pod, session_dir)
+    transport.close()  # the sidecar answers SSH with the session's pinned host key and client key
+
+    target = resolve_target(podman_sandbox.kubeconfig, CONTEXT)
+    tunnel = Tunnel(lambda: open_pod_port(target, namespace, result.pod, names.SIDECAR_PORT),
+                    session_dir / "client_key", (session_dir / "host_key.pub").read_text().strip()).start()
     try:
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        assert sftp is not None
+        assert tunnel.wait_connected(30), tunnel.state
+        sftp = tunnel.sftp()
         with sftp.open("app.py", "w") as remote:
             remote.write((EXAMPLE / "app.py").read_text().replace("Hello from", "Hi from the dev container of"))
         sftp.close()
-    finally:
-        transport.close()
-    listing = exec_output(core, namespace, result.pod, "greeter", "stat -c '%u %n' app.py")
-    assert listing.split() == ["1000", "app.py"]
+        listing = exec_output(core, namespace, result.pod, "greeter", "stat -c '%u %n' app.py")
+        assert listing.split() == ["1000", "app.py"]
 
-    exec_output(core, namespace, result.pod, "greeter",
-                "PORT=8080 nohup python3 app.py > /tmp/app.log 2>&1 & sleep 0.1")
-    reply = b""
-    for _ in range(50):
-        try:
-            reply = http_get_through_port_forward(core, namespace, result.pod, 8080)
-        except Exception:  # noqa: BLE001 - the app may not listen yet; any failure is retried
-            reply = b""
-        if b"200 OK" in reply:
-            break
-        time.sleep(0.2)
-    assert b"Hi from the dev container of nhdev's Python example" in reply
+        exec_output(core, namespace, result.pod, "greeter",
+                    "PORT=8080 nohup python3 app.py > /tmp/app.log 2>&1 & sleep 0.1")
+        local_port = tunnel.forward_local(8080)
+        reply = b""
+        for _ in range(50):
+            reply = http_get(local_port)
+            if b"200 OK" in reply:
+                break
+            time.sleep(0.2)
+        assert b"Hi from the dev container of nhdev's Python example" in reply
+    finally:
+        tunnel.stop()
 
     ended = engine.end(ref)
     assert ended.restored

@@ -43,7 +43,7 @@ def test_run_joins_the_pod_and_never_pulls() -> None:
     assert args[args.index("--pod") + 1] == f"nhdev-{UID}"
     assert args[args.index("--name") + 1] == f"nhdev-{UID}-app"
     assert args[args.index("--pull") + 1] == "never"
-    assert "--rm" in args and "--sig-proxy=false" in args
+    assert "--rm" in args and "--sig-proxy=false" in args and "--init" in args
     assert "--network" not in args and "--hostname" not in args  # both come from the pod
 
 

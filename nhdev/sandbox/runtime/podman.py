@@ -9,8 +9,11 @@ A container is ``podman run --rm --pod POD ...`` of an image from podman's local
 is pulled), *attached*: the ``podman run`` process we start carries the container's stdout and
 stderr (the kubelet writes the pod logs from them) and ends with the container's exit code.
 ``command`` becomes the entrypoint, so the image's own ENTRYPOINT never runs before it; the
-image's ENV, USER and WORKDIR apply unless the pod spec overrides them. SIGTERM and SIGKILL go
-straight to the container's init (its host PID), so the grace period works like a kubelet's.
+image's ENV, USER and WORKDIR apply unless the pod spec overrides them. As in the ``bwrap``
+runtime, a small init (``--init``, podman's catatonit) is the container's PID 1 and passes
+signals on, so a program that installs no SIGTERM handler still ends on SIGTERM (as PID 1 it
+would ignore it and wait out the grace period). SIGTERM and SIGKILL go straight to that init (its
+host PID), so the grace period works like a kubelet's.
 
 Podman reads nhdev's settings (runc, rlimits, no bridge, no pulls; see ``dev_images/podman/``)
 through ``CONTAINERS_CONF`` and friends, set here when the caller has not set them and the
@@ -21,6 +24,7 @@ left behind by a killed server is replaced when its pod starts again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -47,6 +51,9 @@ _SANDBOX_DEFAULT_HOME = "/root"
 # podman run's own failures (exec: not found, not executable, could not start): these codes plus
 # podman's "Error: " on stderr before the container ever ran.
 _START_FAILURE_CODES = (125, 126, 127)
+# What the init (catatonit) says when it cannot exec the command, before it exits 1.
+_INIT_EXEC_FAILURE = "failed to exec pid1"
+_EXEC_FAILURE_WINDOW = 0.15
 _CONFIG_FILES = {"CONTAINERS_CONF": "containers.conf", "CONTAINERS_REGISTRIES_CONF": "registries.conf",
                  "CONTAINERS_STORAGE_CONF": "storage.conf"}
 
@@ -104,7 +111,7 @@ def container_env(config: ContainerConfig) -> dict[str, str]:
 def run_args(uid: str, image: str, config: ContainerConfig) -> list[str]:
     """``podman run`` arguments for one container instance of pod ``uid``."""
     args = ["run", "--rm", "--replace", "--name", container_name(uid, config.name), "--pod", pod_name(uid),
-            "--pull", "never", "--sig-proxy=false", "--log-driver", "none",
+            "--pull", "never", "--sig-proxy=false", "--log-driver", "none", "--init",
             "--label", f"{LABEL}=1", "--label", f"{LABEL}.pod-uid={uid}"]
     args += user_option(config)
     if config.working_dir:
@@ -193,24 +200,17 @@ class PodmanRuntime:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env,
             start_new_session=True, preexec_fn=kill_with_parent)
         pid = await self._container_pid(name, process)
-        if pid is None:
-            await self._fail_if_never_started(process)
-            pid = process.pid  # it ran and ended already: nothing left to signal but podman itself
-        return ContainerProcess(process, init_pid=pid, group=pid, config=config)
-
-    async def _fail_if_never_started(self, process: asyncio.subprocess.Process) -> None:
-        """ContainerStartError when ``podman run`` failed before the container ran."""
-        if process.returncode is None:
+        if pid is None and process.returncode is None:
             process.kill()
             await process.wait()
             raise ContainerStartError("the container did not start within 60 s")
-        if process.returncode in _START_FAILURE_CODES:
-            assert process.stderr is not None
-            message = (await process.stderr.read()).decode(errors="replace").strip()
-            if message.startswith("Error: ") or "executable file not found" in message:
-                raise ContainerStartError(message.removeprefix("Error: "))
-            # Not podman's own failure: leave the output to the kubelet's log pumps.
-            process.stderr.feed_data(message.encode() + b"\n")
+        # The init execs the command right after it starts: give a missing program a moment to show.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_EXEC_FAILURE_WINDOW):
+                await asyncio.shield(process.wait())
+        if process.returncode is not None:
+            await _raise_if_never_ran(process, config.argv[0])
+        return ContainerProcess(process, init_pid=pid or process.pid, group=pid or process.pid, config=config)
 
     async def exec(self, sandbox: PodSandbox, container: ContainerProcess, argv: list[str], *,
                    tty: bool, stdin: bool) -> ExecProcess:
@@ -221,6 +221,23 @@ class PodmanRuntime:
         if sandbox.netns_pid is None:
             raise ConnectionRefusedError(f"pod {pod_name(sandbox.uid)} has no network namespace")
         return await open_in_netns(netns_path(sandbox.netns_pid), port, timeout)
+
+
+async def _raise_if_never_ran(process: asyncio.subprocess.Process, program: str) -> None:
+    """ContainerStartError when ``podman run`` (or the container's init) could not start the
+    command; otherwise the output read here is handed back to the kubelet's log pumps."""
+    assert process.stderr is not None
+    output = await process.stderr.read()
+    message = output.decode(errors="replace").strip()
+    if message.startswith("Error: ") and process.returncode in _START_FAILURE_CODES:
+        raise ContainerStartError(message.removeprefix("Error: "))
+    if _INIT_EXEC_FAILURE in message and process.returncode == 1:
+        reason = message.rpartition(": ")[2]
+        raise ContainerStartError(f'exec: "{program}": {reason.lower()}')
+    replay = asyncio.StreamReader()
+    replay.feed_data(output)
+    replay.feed_eof()
+    process.stderr = replay
 
 
 def image_exists(image: str, *, podman: str | None = None, env: dict[str, str] | None = None) -> bool:
