@@ -603,6 +603,7 @@ class PodWorker:
         self.silent = True
         deadline = time.monotonic() + min(grace, self._grace())
         self.kill_deadline = deadline if self.kill_deadline is None else min(self.kill_deadline, deadline)
+        self.changed.set()  # a termination in progress must see the shorter deadline now
         if self.terminating is not None:
             await asyncio.gather(self.terminating, return_exceptions=True)
         await self._stop_containers()
