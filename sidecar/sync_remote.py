@@ -150,7 +150,7 @@ class RemoteTree:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            self.forget(relative)
+            self.forget(relative, subtree=True)
             return None
         return self._entry(relative, path, st)
 
@@ -195,13 +195,16 @@ class RemoteTree:
             self.hashes[relative] = Hashed(st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at_ns)
             self._dirty = True
 
-    def forget(self, relative: str) -> None:
-        prefix = relative + "/"
+    def forget(self, relative: str, *, subtree: bool = False) -> None:
+        """Drop ``relative`` (and, for a directory that went away, everything under it)."""
         with self.lock:
-            doomed = [p for p in self.hashes if p == relative or p.startswith(prefix)]
+            doomed = [relative]
+            if subtree:  # a walk over the whole index: only when a directory went away
+                prefix = relative + "/"
+                doomed += [p for p in self.hashes if p.startswith(prefix)]
             for path in doomed:
-                del self.hashes[path]
-            self._dirty = self._dirty or bool(doomed)
+                if self.hashes.pop(path, None) is not None:
+                    self._dirty = True
 
     def walk(self) -> Iterator[tuple[str, str, os.stat_result]]:
         """(relative, host path, lstat) for everything under the root, parents before children."""
@@ -418,12 +421,12 @@ def _apply_file(io: CommandIO, tree: RemoteTree, header: dict[str, Any], reader:
         os.replace(temp, path)
     except IsADirectoryError:
         shutil.rmtree(path)
+        tree.forget(relative, subtree=True)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    tree.forget(relative)
     tree.record(relative, written, digest.hexdigest(), written_at)
     return response
 
@@ -464,7 +467,7 @@ def _set_aside_conflict(tree: RemoteTree, header: dict[str, Any], relative: str,
         return None
     aside = conflict_name(path)
     os.rename(path, aside)
-    tree.forget(relative)
+    tree.forget(relative, subtree=current["kind"] == "dir")
     return {"path": relative, "conflict": os.path.relpath(aside, tree.root).replace(os.sep, "/")}
 
 
@@ -498,6 +501,7 @@ def _apply_symlink(io: CommandIO, tree: RemoteTree, header: dict[str, Any], rela
     try:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
+            tree.forget(relative, subtree=True)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -528,7 +532,7 @@ def _apply_delete(tree: RemoteTree, header: dict[str, Any], relative: str, path:
         shutil.rmtree(path)
     else:
         os.unlink(path)
-    tree.forget(relative)
+    tree.forget(relative, subtree=stat.S_ISDIR(st.st_mode))
     return None
 
 

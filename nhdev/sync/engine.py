@@ -221,8 +221,8 @@ class SyncEngine:
     # ---------------------------------------------------------------- full compare
 
     def _full_compare(self, progress: ProgressCallback | None) -> None:
-        generation = self.link.generation
         transport = self._transport()
+        generation = self.link.generation  # after transport(), which may have just connected
         self._set(state="scanning", progress=SyncProgress("scanning"))
         if self.direction == "sendReceive":
             self._ensure_remote_watch(transport)  # before the manifest: no pod change falls between
@@ -284,9 +284,9 @@ class SyncEngine:
         for change in changes:
             relative = str(change["path"])
             if change.get("kind") == "gone":
-                self.remote.pop(relative, None)
+                was = self.remote.pop(relative, None) or self.index.entries.get(relative)
                 prefix = relative + "/"
-                below = [p for p in self.index.entries if p.startswith(prefix)]
+                below = [p for p in self.index.entries if p.startswith(prefix)] if was and was.kind == "dir" else []
                 for path in below:
                     self.remote.pop(path, None)
                 paths += [relative, *below]
@@ -503,9 +503,8 @@ class SyncEngine:
             commit(received.temp, aside)
             aside_relative = aside.relative_to(self.local_root).as_posix()
             self.index.refresh([aside_relative])
-            if not set_aside:
-                with self._status_lock:
-                    self._status.counters.conflicts += 1
+            with self._status_lock:
+                self._status.counters.conflicts += 1
             self._warn(f"conflict: {relative} changed here and in the pod; the pod's version is kept as "
                        f"{aside_relative}")
             return [aside_relative] + ([] if set_aside else [relative])

@@ -217,8 +217,11 @@ class LocalIndex:
         return [] if old is not None and old.signature == entry.signature else [relative]
 
     def _forget(self, relative: str) -> list[str]:
-        gone = [relative] if self.entries.pop(relative, None) is not None else []
-        return gone + self._forget_below(relative)
+        old = self.entries.pop(relative, None)
+        if old is not None and old.kind != "dir":
+            return [relative]
+        # A directory (or a path never indexed, whose children might be): a walk over the index.
+        return ([relative] if old is not None else []) + self._forget_below(relative)
 
     def _forget_below(self, relative: str) -> list[str]:
         prefix = relative + "/"

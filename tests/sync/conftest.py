@@ -82,11 +82,12 @@ class SyncRig:
         return self.sidecar.root / "app"
 
     def engine(self, *, direction: str = "send", mode: str = "pattern", ignore: list[str] | None = None,
-               delete_protection: bool = True, prune: bool = False, state: str = "state") -> SyncEngine:
+               delete_protection: bool = True, prune: bool = False, state: str = "state",
+               local: Path | None = None, remote_root: str = "/app") -> SyncEngine:
         sync = Sync.model_validate({"type": direction, "mode": mode, "ignoreFilePattern": ignore or [],
                                     "deleteProtection": delete_protection})
-        rules = IgnoreRules.from_config(sync, self.local)
-        engine = SyncEngine(self.link, self.local, "/app", rules, direction=sync.type,
+        rules = IgnoreRules.from_config(sync, local or self.local)
+        engine = SyncEngine(self.link, local or self.local, remote_root, rules, direction=sync.type,
                             delete_protection=delete_protection, state_dir=self.tmp / state, prune=prune)
         self.engines.append(engine)
         return engine
@@ -101,7 +102,7 @@ def rig(tmp_path: Path) -> Iterator[SyncRig]:
     stranger = write_private_key(tmp_path / "stranger_key", ed25519.Ed25519PrivateKey.generate())
     (keydir / "authorized_keys").write_text(authorized_line(client))
     keys = Keys(keydir, host, client, stranger)
-    sidecar = start_sidecar(tmp_path, keys, "--log-level", "warning")
+    sidecar = start_sidecar(tmp_path, keys)
     local = tmp_path / "local"
     local.mkdir()
     handle = SyncRig(tmp_path, sidecar, DirectLink(sidecar.port, keys), local, [])
@@ -136,3 +137,30 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str
             return
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def tree_of(root: Path, *, skip: Callable[[str], bool] = lambda path: False) -> dict[str, tuple[str, int, str]]:
+    """rel path -> (kind, permission bits, sha256 or link target) for everything under ``root``."""
+    import hashlib
+    import os
+    import stat
+
+    found: dict[str, tuple[str, int, str]] = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(directory) / name
+            relative = path.relative_to(root).as_posix()
+            if relative == ".nhdev-sync-index" or name.startswith(".nhdev-tmp-") or skip(relative):
+                continue
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                found[relative] = ("symlink", 0, os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                found[relative] = ("dir", stat.S_IMODE(st.st_mode), "")
+            else:
+                digest = hashlib.sha256()
+                with path.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        digest.update(block)
+                found[relative] = ("file", stat.S_IMODE(st.st_mode), digest.hexdigest())
+    return found
