@@ -50,6 +50,7 @@ from sidecar.sync_wire import (
     CHUNK_SIZE,
     INDEX_NAME,
     TEMP_PREFIX,
+    ChannelSource,
     FrameReader,
     WireError,
     conflict_name,
@@ -326,8 +327,13 @@ class EntryRefused(Exception):
     """This entry cannot be applied; the batch goes on."""
 
 
+def _source(stdin: Any) -> Any:
+    channel = getattr(stdin, "channel", None)
+    return ChannelSource(channel) if channel is not None and hasattr(channel, "recv") else stdin
+
+
 def _apply(io: CommandIO, tree: RemoteTree) -> int:
-    reader = FrameReader(io.stdin)
+    reader = FrameReader(_source(io.stdin))
     applied = failed = 0
     while (header := reader.header()) is not None:
         if header.get("op") == "commit":
@@ -540,7 +546,7 @@ def _apply_delete(tree: RemoteTree, header: dict[str, Any], relative: str, path:
 
 
 def _read(io: CommandIO, tree: RemoteTree) -> int:
-    reader = FrameReader(io.stdin)
+    reader = FrameReader(_source(io.stdin))
     wanted: list[str] = []
     while (header := reader.header()) is not None and not header.get("end"):
         wanted.append(str(header.get("path", "")))

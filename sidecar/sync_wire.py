@@ -134,6 +134,30 @@ class FrameReader:
         return b"".join(parts)
 
 
+class ChannelSource:
+    """Reads a paramiko channel through one growing buffer: paramiko's file wrapper copies its
+    buffer on every read, which made small reads of a fast stream cost more than the data."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self._buffer = bytearray()
+        self._start = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        while len(self._buffer) - self._start < size:
+            chunk = self._channel.recv(max(CHUNK_SIZE, size))
+            if not chunk:
+                break
+            if self._start:
+                del self._buffer[:self._start]
+                self._start = 0
+            self._buffer += chunk
+        end = min(len(self._buffer), self._start + size)
+        data = bytes(self._buffer[self._start:end])
+        self._start = end
+        return data
+
+
 def decode_json(payload: bytes) -> dict[str, Any]:
     try:
         value = json.loads(payload.decode("utf-8", "surrogateescape"))

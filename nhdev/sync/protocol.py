@@ -21,7 +21,7 @@ from typing import Any
 import paramiko
 
 from nhdev.sync.index import Entry
-from sidecar.sync_wire import CHUNK_SIZE, FrameReader, WireError, encode_data, encode_end, encode_header
+from sidecar.sync_wire import CHUNK_SIZE, ChannelSource, FrameReader, WireError, encode_data, encode_end, encode_header
 
 SEND_BUFFER = 512 * 1024
 
@@ -45,7 +45,7 @@ class RemoteCommand:
         with link_errors():
             self.channel = transport.open_session()
             self.channel.exec_command(f"nhdev-sidecar {name} {shlex.quote(remote_root)}")
-            self.reader = FrameReader(self.channel.makefile("rb"))
+            self.reader = FrameReader(ChannelSource(self.channel))
         self.name = name
         self._out = bytearray()
 
