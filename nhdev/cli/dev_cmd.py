@@ -90,8 +90,7 @@ def start(workload: str | None, mode: str, container: str | None, image: str | N
     result = engine.start(ref, spec, mode=mode, session_id=new_session_id(), timeout=timeout, ttl_seconds=ttl)
     verb = "already in dev mode" if result.resumed else "in dev mode"
     text = (f"{ref} {verb} ({result.mode}) in {result.seconds:.1f}s: pod {result.pod}, container "
-            f"{result.dev_container}\n  terminal: kubectl -n {result.namespace} exec -it {result.pod} "
-            f"-c {result.dev_container} -- sh\n  end:      nhdev dev end {ref}")
+            f"{result.dev_container}\n  terminal: nhdev dev terminal {ref}\n  end:      nhdev dev end {ref}")
     if no_session:
         _emit(output, result.to_json(), text)
         return

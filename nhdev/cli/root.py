@@ -65,9 +65,10 @@ def _register() -> None:
     cli.add_command(dev_cmd.cleanup)
     cli.add_command(sandbox_cmd.sandbox)
     cli.add_command(demo_cmd.demo)
-    from nhdev.cli import doctor_cmd
+    from nhdev.cli import doctor_cmd, sync_cmd
 
     cli.add_command(doctor_cmd.doctor)
+    dev_cmd.dev.add_command(sync_cmd.sync)
     from nhdev.cli import portforward_cmd
 
     cli.add_command(portforward_cmd.port_forward)

@@ -64,4 +64,11 @@ SERVICE_FACTORIES: list[ServiceFactory] = []
 
 
 def build_services(spec: SessionSpec) -> list[SessionService]:
-    return [service for factory in SERVICE_FACTORIES if (service := factory(spec)) is not None]
+    return [service for factory in service_factories() if (service := factory(spec)) is not None]
+
+
+def service_factories() -> list[ServiceFactory]:
+    """The built-in services (imported here, not at module load, so they may import this module)."""
+    from nhdev.session.sync_service import sync_service
+
+    return [sync_service, *SERVICE_FACTORIES]
