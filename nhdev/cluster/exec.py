@@ -63,9 +63,10 @@ class ExecSession:
     WebSocket serialises sends and receives with separate locks.
     """
 
-    def __init__(self, ws: WSClient, what: str) -> None:
+    def __init__(self, ws: WSClient, what: str, *, tty: bool) -> None:
         self._ws = ws
         self.what = what  # "pod/x container y", for messages
+        self.tty = tty
         self._code: int | None = None
         self._read_lock = threading.Lock()
 
@@ -85,10 +86,11 @@ class ExecSession:
             self._ws.write_channel(STDIN, bytes(view[start:start + _WRITE_CHUNK]))
 
     def close_stdin(self) -> None:
-        """End of input for the command. Under v4 there is no such signal; a TTY gets its EOF key."""
+        """End of input for the command. v4 has no such signal: a TTY gets its EOF key instead, a
+        pipe stays open (the command sees its input end only when the stream closes)."""
         if self.supports_stdin_close:
             self._ws.close_channel(STDIN)
-        else:
+        elif self.tty:
             self.write(b"\x04")
 
     def resize(self, cols: int, rows: int) -> None:
@@ -140,7 +142,8 @@ class ExecSession:
         self.close()
 
     def _buffered(self) -> tuple[int, bytes] | None:
-        channels: dict[int, Any] = self._ws._channels  # the client's per-channel buffers
+        # The client's per-channel buffers: its public readers would lose which channel came first.
+        channels: dict[int, Any] = self._ws._channels
         for channel in _OUTPUT_CHANNELS:
             data = channels.pop(channel, None)
             if data:
@@ -186,7 +189,7 @@ def open_exec(target: ClusterTarget, namespace: str, pod: str, container: str, a
                     stdin=stdin, stdout=True, stderr=not tty, tty=tty, _preload_content=False, binary=True)
     except ApiException as err:
         raise _diagnose(target, namespace, pod, container, err) from None
-    return ExecSession(ws, what)
+    return ExecSession(ws, what, tty=tty)
 
 
 def run_in_pod(target: ClusterTarget, namespace: str, pod: str, container: str, argv: list[str], *,

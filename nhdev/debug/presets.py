@@ -46,7 +46,7 @@ PRESETS = MappingProxyType(
             run="python app.py",
             debug="python -m debugpy --listen 0.0.0.0:5678 --wait-for-client app.py",
             app_port=8000,
-            cache_dirs=(CacheDir("/root/.cache/pip", "5Gi"),),
+            cache_dirs=(CacheDir("/home/nhdev-dev/.cache/pip", "5Gi"),),
             hot_reload_ignore=("__pycache__/", "*.pyc", ".venv/"),
         ),
         "go": DebugPreset(
@@ -57,7 +57,7 @@ PRESETS = MappingProxyType(
             run="go run .",
             debug="dlv debug --headless --listen=:2345 --api-version=2 --accept-multiclient .",
             app_port=8080,
-            cache_dirs=(CacheDir("/go/pkg/mod", "10Gi"), CacheDir("/root/.cache/go-build", "5Gi")),
+            cache_dirs=(CacheDir("/go/pkg/mod", "10Gi"), CacheDir("/home/nhdev-dev/.cache/go-build", "5Gi")),
             hot_reload_ignore=("*_test.go",),
         ),
         "node": DebugPreset(
@@ -68,21 +68,21 @@ PRESETS = MappingProxyType(
             run="node index.js",
             debug="node --inspect=0.0.0.0:9229 index.js",
             app_port=3000,
-            cache_dirs=(CacheDir("/root/.npm", "5Gi"),),
+            cache_dirs=(CacheDir("/home/nhdev-dev/.npm", "5Gi"),),
             hot_reload_ignore=("node_modules/",),
         ),
         "java": DebugPreset(
             language="java",
             debugger="jdwp",
             debug_port=5005,
-            dev_image="ghcr.io/nhdev/dev-java:21",
+            dev_image="ghcr.io/nhdev/dev-java:17",
             run="mvn spring-boot:run",
             debug=(
                 "mvn spring-boot:run -Dspring-boot.run.jvmArguments="
                 '"-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005"'
             ),
             app_port=8080,
-            cache_dirs=(CacheDir("/root/.m2", "10Gi"),),
+            cache_dirs=(CacheDir("/home/nhdev-dev/.m2", "10Gi"),),
             hot_reload=False,  # a JVM restart costs more than it saves; opt in if wanted
             hot_reload_ignore=("target/",),
         ),

@@ -26,6 +26,7 @@ from typing import BinaryIO
 from nhdev.errors import Timeout, UsageError
 
 JDWP_HANDSHAKE = b"JDWP-Handshake"
+DAP_SETTLE_SECONDS = 1.0
 PROTOCOLS = ("dap", "dlv-rpc", "inspector", "jdwp")
 _DEFAULT_PROTOCOL = {"python": "dap", "go": "dlv-rpc", "node": "inspector", "java": "jdwp"}
 _WHAT = {"dap": "a DAP initialize request", "dlv-rpc": "a JSON-RPC RPCServer.GetVersion call",
@@ -79,6 +80,10 @@ def probe_dap(host: str, port: int, timeout: float) -> None:
         sock.sendall(dap_frame(request))
         reader = sock.makefile("rb")
         _await_response(reader, "initialize")
+        # debugpy's adapter opens this port a few milliseconds before the debuggee has registered
+        # with it; a client session ending inside that window makes the adapter exit (it thinks
+        # its last debuggee is gone). Staying a moment lets the registration finish first.
+        time.sleep(DAP_SETTLE_SECONDS)
         # Leaving without a word makes debugpy reset the IDE's connection if it comes within the
         # next second or so; a disconnect request ends the probe's session before we return.
         sock.sendall(dap_frame({"seq": 2, "type": "request", "command": "disconnect",

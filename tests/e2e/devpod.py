@@ -59,8 +59,12 @@ class DevPod:
 
     def cli(self, *args: str, cwd: Path | None = None, stdin: str | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([NHDEV, *args, "-n", self.namespace], capture_output=True, text=True,
+        return subprocess.run(self.argv(*args), capture_output=True, text=True,
                               env=self.env(), cwd=cwd, input=stdin, timeout=timeout)
+
+    def argv(self, group: str, command: str, *rest: str) -> list[str]:
+        """``nhdev GROUP COMMAND -n NAMESPACE REST...`` (before any ``--``)."""
+        return [NHDEV, group, command, "-n", self.namespace, *rest]
 
 
 def start_dev_pod(kubeconfig: Path, tmp_path: Path) -> Iterator[DevPod]:
@@ -82,6 +86,6 @@ def start_dev_pod(kubeconfig: Path, tmp_path: Path) -> Iterator[DevPod]:
         kube.delete(kind_named("namespace"), None, ns)
 
 
-@pytest.fixture(scope="module")
-def dev_pod(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPod]:
+@pytest.fixture(scope="module", name="dev_pod")
+def dev_pod_fixture(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPod]:
     yield from start_dev_pod(kubeconfig, tmp_path_factory.mktemp("devpod"))

@@ -125,7 +125,7 @@ def test_a_silent_port_times_out_naming_what_was_tried(tcp_server: Callable[[Han
 
 
 def test_a_closed_port_times_out_with_the_connection_error() -> None:
-    with pytest.raises(Timeout, match="JDWP handshake .* refused"):
+    with pytest.raises(Timeout, match=r"JDWP handshake .* refused"):
         wait_until_debugger_listens("java", "127.0.0.1", free_port(), timeout=0.5)
 
 
