@@ -48,14 +48,18 @@ class ReloadDebouncer:
             return None
         return min(self._last + self.delay, self._first + self.max_wait)
 
+    def discard(self) -> None:
+        """Forget the pending burst (a process just (re)started already runs that code)."""
+        self._paths.clear()
+        self._first = self._last = None
+
     def take_due(self, now: float) -> list[str] | None:
         """The paths of the burst if its restart is due at ``now`` (and forgets them), else None."""
         deadline = self.deadline()
         if deadline is None or now < deadline:
             return None
         paths = list(self._paths)
-        self._paths.clear()
-        self._first = self._last = None
+        self.discard()
         return paths
 
 
@@ -81,6 +85,11 @@ class ReloadScheduler:
         with self._wake:
             self._debouncer.changed(paths, self._clock())
             self._wake.notify()
+
+    def discard_pending(self) -> None:
+        """Drop changes not yet acted on: called when run/debug is started by hand."""
+        with self._wake:
+            self._debouncer.discard()
 
     def stop(self) -> None:
         with self._wake:

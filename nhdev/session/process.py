@@ -149,7 +149,7 @@ class Session:
             if self.stopping.is_set() or self.tunnel.state.state == FAILED:
                 return
         context = SessionContext(self.spec, self.spec.target, self.tunnel, self.publish,
-                                 lambda: self.pods.current, self.paths.dir, self.stopping)
+                                 lambda: self.pods.current, self.paths.dir, self.stopping, self.services)
         for service in build_services(self.spec):
             if self.stopping.is_set():
                 return

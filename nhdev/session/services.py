@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class SessionContext:
     current_pod: Callable[[], str | None]  # the dev pod the tunnel reaches now
     state_dir: Path  # ~/.nhdev/sessions/<key>/, private to this session
     stopping: threading.Event
+    services: list[SessionService] = field(default_factory=list)  # those started so far, in order
 
 
 class SessionService:
@@ -69,6 +70,7 @@ def build_services(spec: SessionSpec) -> list[SessionService]:
 
 def service_factories() -> list[ServiceFactory]:
     """The built-in services (imported here, not at module load, so they may import this module)."""
+    from nhdev.session.run_service import run_service
     from nhdev.session.sync_service import sync_service
 
-    return [sync_service, *SERVICE_FACTORIES]
+    return [sync_service, run_service, *SERVICE_FACTORIES]  # run after sync: hot reload listens to it

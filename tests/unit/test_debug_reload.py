@@ -81,3 +81,12 @@ def test_scheduler_coalesces_and_queues_changes_made_during_a_restart() -> None:
     finally:
         release.set()
         scheduler.stop()
+
+
+def test_discard_forgets_a_pending_burst() -> None:
+    from nhdev.run.reload import ReloadDebouncer
+
+    debouncer = ReloadDebouncer(300)
+    debouncer.changed(["a.py"], 0.0)
+    debouncer.discard()
+    assert not debouncer.pending and debouncer.take_due(10.0) is None
