@@ -23,6 +23,8 @@ from nhdev.errors import ConfigNotFound, UsageError
 from nhdev.run.pods import PodQuery, PodTarget, find_pod, pod_query
 from nhdev.run.process import RemoteProcess, wait_for_exit
 from nhdev.run.terminal import detect_shell, run_interactive, run_piped, shell_argv
+from nhdev.session import control
+from nhdev.session.launcher import find_session
 
 EXIT_INTERRUPTED = 130
 
@@ -188,6 +190,9 @@ def run(ctx: click.Context, workload: str | None, container: str | None, config_
     command = place.container_config.dev.command.run
     if command is None:
         raise UsageError("no dev.command.run in the dev config", hint="add e.g. `run: [python, app.py]`")
+    session = _session_socket(place)
+    if session is not None:  # the session owns it: hot reload restarts it, `dev end` stops it
+        ctx.exit(_run_in_session(session, command.shell_command()))
     pod = place.pod()
     click.echo(f"nhdev: running `{command.shell_command()}` in {pod}", err=True)
     process = RemoteProcess.start(place.target, pod.namespace, pod.pod, pod.container, command.shell_command(),
@@ -208,6 +213,11 @@ def debug(ctx: click.Context, workload: str | None, timeout: float, output: str,
     place = _place(workload, container, config_path, namespace, context, kubeconfig, need_config=True)
     assert place.container_config is not None
     plan = debug_plan(place.container_config.dev)
+    session = _session_socket(place)
+    if session is not None:  # the session keeps the debugger (and re-attaches it on hot reload)
+        info = control.request(session, {"op": "debug"}, timeout=timeout + 30)["attach"]
+        click.echo(json.dumps(info) if output == "json" else _attach_text(info))
+        return
     pod = place.pod()
     click.echo(f"nhdev: debugging `{plan.command}` in {pod}", err=True)
     started = start_debugging(place.target, pod, plan, place.local_root(), forwarder=kube_forwarder(place.target),
@@ -240,6 +250,44 @@ def _until_exit_or_interrupt(process: RemoteProcess, what: str) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _session_socket(place: Place) -> Path | None:
+    """The control socket of this workload's running session, if one runs on this machine."""
+    running = find_session(place.target.context, place.target.namespace, place.query.workload)
+    return running.paths.control if running is not None else None
+
+
+def _run_in_session(socket_path: Path, command: str) -> int:
+    """``dev run`` through the session: its output streamed here; Ctrl-C stops it in the session."""
+    click.echo(f"nhdev: running `{command}` in the session (hot reload restarts it)", err=True)
+    events = control.subscribe(socket_path)
+    next(events)  # the current status
+    control.request(socket_path, {"op": "run"}, timeout=60)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for event in events:
+            if event.get("event") == "output" and event.get("role") == "run":
+                _print_line(str(event.get("line", "")), str(event.get("stream", "stdout")))
+            elif event.get("event") == "reload":
+                click.echo(f"nhdev: hot reload ({event.get('changed')} changed)", err=True)
+            elif event.get("event") == "run" and event.get("state") == "exited":
+                code = event.get("exitCode")
+                return int(code) if isinstance(code, int) else 1
+        return 1  # the session ended
+    except KeyboardInterrupt:
+        click.echo("\nnhdev: stopping the run command", err=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        control.request(socket_path, {"op": "stop-run"}, timeout=30)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _attach_text(info: dict[str, Any]) -> str:
+    lines = [f"debugger ({info.get('language')}) listening on {info.get('host')}:{info.get('port')}; "
+             "the session keeps it running (`nhdev dev end` stops it)"]
+    return "\n".join([*lines, json.dumps(info.get("launchConfig") or {}, indent=2)])
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

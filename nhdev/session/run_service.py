@@ -136,10 +136,24 @@ class RunService(SessionService):
         self._stop_role("run")
         pod = self._pod()
         assert self.context is not None
-        self.run_process = RemoteProcess.start(self.context.target, pod.namespace, pod.pod, pod.container,
-                                               command.shell_command(), workdir=self.settings.work_dir,
-                                               role="run", on_output=self._output("run"))
+        process = RemoteProcess.start(self.context.target, pod.namespace, pod.pod, pod.container,
+                                      command.shell_command(), workdir=self.settings.work_dir,
+                                      role="run", on_output=self._output("run"))
+        self.run_process = process
         self._publish({"event": "run", "state": "started", "command": command.shell_command()})
+        threading.Thread(target=self._report_exit, args=("run", process), name="run-exit", daemon=True).start()
+
+    def _report_exit(self, role: str, process: RemoteProcess) -> None:
+        """Tell subscribers (``nhdev dev run``) when the command ends by itself."""
+        try:
+            code = process.wait()
+        except UserError as err:
+            self._publish({"event": role, "state": "exited", "exitCode": None, "error": err.message})
+            return
+        with self.lock:
+            if role == "run" and self.run_process is process:
+                self.run_process = None
+                self._publish({"event": role, "state": "exited", "exitCode": code})
 
     def _start_debug(self, *, reloading: bool = False) -> None:
         plan = debug_plan(self.settings)

@@ -123,3 +123,35 @@ def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tm
     finally:
         ended = cli("dev", "end", "-n", namespace)
     assert ended.returncode == 0, ended.stderr
+
+
+def test_dev_run_goes_through_the_session(namespace: str, kubeconfig: Path, tmp_path: Path) -> None:
+    import signal
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    (project / ".nhdev").mkdir(parents=True)
+    (project / ".nhdev" / "config.yaml").write_text(CONFIG)
+    (project / "app.py").write_text(APP.format(greeting="through the session"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
+    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([NHDEV, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+
+    started = cli("dev", "start", "-n", namespace, "-o", "json")
+    assert started.returncode == 0, started.stderr
+    port = int(json.loads(started.stdout)["localSession"]["forwards"][0]["local"].rsplit(":", 1)[1])
+    run = subprocess.Popen([NHDEV, "dev", "run", "-n", namespace], cwd=project, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for("the app through the tunnel", lambda: get(port) == "through the session", timeout=40)
+        run.send_signal(signal.SIGINT)
+        _out, err = run.communicate(timeout=30)
+        assert run.returncode == 130, err
+        assert "in the session" in err and "GET / HTTP" in err, "the app's output is streamed to the caller"
+        assert wait_for("the app stopped", lambda: get(port) is None, timeout=15)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        ended = cli("dev", "end", "-n", namespace)
+    assert ended.returncode == 0, ended.stderr
