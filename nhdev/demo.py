@@ -1,30 +1,42 @@
 """``nhdev demo``: a guided tour on the embedded sandbox cluster.
 
-Each step prints one line with a check mark and its time. The demo grows as nhdev does; today it
-shows the sandbox, the example app answering through a port-forward, a shell command in its pod,
-and an edit rolled out the way teams do it without nhdev (rebuild and redeploy) — the slow loop
-that dev mode replaces.
+Each step prints one line with a check mark and its time: the sandbox, the example app deployed and
+answering, replace dev mode with its session (tunnel, sync, forwards), the app run in the dev
+container with hot reload, a local edit served by the pod within moments, and dev mode ended with
+the original workload back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from kubernetes import client
-from kubernetes.stream import portforward, stream
+from kubernetes.stream import portforward
 from rich.console import Console
 
-from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.kubeconfig import ClusterTarget, api_client, resolve_target
 from nhdev.cluster.rest import KubeRest, Obj, kind_named, kind_of
+from nhdev.config import load_config
+from nhdev.devmode.engine import DevModeEngine, WorkloadRef
+from nhdev.devmode.identity import current_identity, new_session_id
+from nhdev.devmode.spec import dev_spec
 from nhdev.errors import Conflict, Timeout
 from nhdev.sandbox import lifecycle
+from nhdev.session import control
+from nhdev.session.launcher import RunningSession, find_session, spawn_session, stop_session, wait_until_connected
+from nhdev.session.state import SessionSpec
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "python-http"
+ORIGINAL_GREETING = "Hello from nhdev's Python example"
+EDITED_GREETING = "Hello again, edited on your machine"
 NAMESPACE = "nhdev-demo"
 APP = "greeter"
 T = TypeVar("T")
@@ -46,34 +58,95 @@ def run_demo(*, keep: bool) -> None:
     with step("sandbox cluster up"):
         rec, started_here = lifecycle.start(state_dir)
     console.print(f"  [dim]API {rec.url}, kubeconfig {rec.kubeconfig}[/dim]")
-    kube = KubeRest(api_client(resolve_target(rec.kubeconfig, "nhdev-sandbox")))
+    target = resolve_target(rec.kubeconfig, "nhdev-sandbox", NAMESPACE)
+    kube = KubeRest(api_client(target))
+    workspace = Path(tempfile.mkdtemp(prefix="nhdev-demo-"))
     try:
         with step(f"example app deployed (namespace {NAMESPACE})"):
             _ensure_namespace(kube)
             _apply_example(kube, _app_source())
         with step("rolled out and ready"):
-            pod = _wait_ready_pod(kube, timeout=60)
+            original_pod = _wait_ready_pod(kube, timeout=60)
         with step("answers through a port-forward"):
-            answer = _http_get_via_portforward(rec, pod)
+            answer = _http_get_via_portforward(rec, original_pod)
         console.print(f"  [cyan]{answer}[/cyan]")
-        with step("a command runs inside its pod"):
-            out = _exec(rec, pod, ["sh", "-c", "echo $HOSTNAME: $(ls /app)"])
-        console.print(f"  [cyan]{out.strip()}[/cyan]")
-        edited = _app_source().replace("Hello from nhdev's Python example", "Hello again, after an edit")
-        with step("edit rolled out the slow way (new ConfigMap + restart)"):
-            _apply_example(kube, edited, restart=True)
-            pod = _wait_ready_pod(kube, timeout=60, not_named=pod)
-            answer = _http_get_via_portforward(rec, pod)
+        shutil.copytree(EXAMPLE_DIR, workspace, dirs_exist_ok=True)
+        with step("replace dev mode: dev container, sidecar, tunnel, sync"):
+            session = _start_dev_mode(kube, target, workspace)
+        port = _forwarded_port(session)
+        with step(f"app running in the dev container, hot reload on (127.0.0.1:{port})"):
+            _poll("the session's run service", lambda: _session_op(session, "run") or None, 30)
+            answer = _poll("the app through the tunnel", lambda: _http_get(port), 60)
+        console.print(f"  [cyan]{answer}[/cyan]")
+        app = workspace / "app.py"
+        with step("edited app.py locally: synced, restarted, new answer"):
+            app.write_text(app.read_text().replace(ORIGINAL_GREETING, EDITED_GREETING))
+            answer = _poll("the edited answer", lambda: a if (a := _http_get(port)) and EDITED_GREETING in a
+                           else None, 60)
+        console.print(f"  [cyan]{answer}[/cyan]")
+        with step("dev mode ended: the original is back"):
+            stop_session(session)
+            DevModeEngine(kube, NAMESPACE, current_identity()).end(WorkloadRef(kind_named("deployment"), APP))
+            restored = _wait_ready_pod(kube, timeout=60, not_named=None, image="python:3.12-slim")
+            answer = _http_get_via_portforward(rec, restored)
         console.print(f"  [cyan]{answer}[/cyan]")
     finally:
+        shutil.rmtree(workspace, ignore_errors=True)
         if not keep:
             with step("cleaned up"):
+                leftover = find_session("nhdev-sandbox", NAMESPACE, f"deployment/{APP}")
+                if leftover is not None:
+                    stop_session(leftover)
                 kube.delete(kind_named("namespace"), None, NAMESPACE)
                 if started_here:
                     lifecycle.stop(state_dir)
     console.print(f"[bold]demo done in {time.monotonic() - began:.1f}s[/bold]")
     if keep:
         console.print(f"  kept running; try: kubectl --kubeconfig {rec.kubeconfig} -n {NAMESPACE} get pods")
+        console.print(f"  then, in a copy of {EXAMPLE_DIR}: KUBECONFIG={rec.kubeconfig} nhdev dev start -n "
+                      f"{NAMESPACE}; nhdev dev terminal -n {NAMESPACE}; F5 in VS Code with the nhdev extension")
+
+
+def _start_dev_mode(kube: KubeRest, target: ClusterTarget, workspace: Path) -> RunningSession:
+    config_path = workspace / ".nhdev" / "config.yaml"
+    service = load_config(config_path).service(APP, "deployment")
+    container = service.container(None)
+    engine = DevModeEngine(kube, NAMESPACE, current_identity())
+    ref = WorkloadRef(kind_named("deployment"), APP)
+    result = engine.start(ref, dev_spec(container), mode="replace", session_id=new_session_id(), timeout=120)
+    spec = SessionSpec(kubeconfig=target.kubeconfig, context=target.context, namespace=NAMESPACE,
+                       workload=str(ref), session_id=result.session, dev_container=result.dev_container,
+                       forwards=[f.text() for f in container.dev.port_forward], config_path=str(config_path),
+                       service=service.name, container=container.name, local_root=str(workspace))
+    session = spawn_session(spec)
+    status = wait_until_connected(session, 30)
+    if status["tunnel"]["state"] != "connected":
+        raise Timeout(f"the session's tunnel did not connect: {status['tunnel'].get('reason')}")
+    _poll("the initial sync", lambda: True if _session_op(session, "sync-status").get("sync", {})
+          .get("state") == "idle" else None, 60)
+    session.status = status
+    return session
+
+
+def _session_op(session: RunningSession, op: str) -> dict:
+    """The session's answer, or {} while the service behind ``op`` is still starting."""
+    try:
+        return control.request(session.paths.control, {"op": op}, timeout=10)
+    except control.ControlError:
+        return {}
+
+
+def _forwarded_port(session: RunningSession) -> int:
+    local = session.status["forwards"][0]["local"]
+    return int(str(local).rsplit(":", 1)[1])
+
+
+def _http_get(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+            return str(resp.read().decode()).strip()
+    except OSError:
+        return None
 
 
 def _app_source() -> str:
@@ -115,13 +188,16 @@ def _poll(what: str, fn: Callable[[], T | None], timeout: float) -> T:
     raise Timeout(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _wait_ready_pod(kube: KubeRest, *, timeout: float, not_named: str | None = None) -> str:
+def _wait_ready_pod(kube: KubeRest, *, timeout: float, not_named: str | None = None,
+                    image: str | None = None) -> str:
     def ready_pod() -> str | None:
         for p in kube.list(kind_named("pod"), NAMESPACE, label_selector=f"app={APP}"):
             conditions = p.get("status", {}).get("conditions") or []
             ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
             name = str(p["metadata"]["name"])
-            if ready and not p["metadata"].get("deletionTimestamp") and name != not_named:
+            images = {c.get("image") for c in p["spec"]["containers"]}
+            if ready and not p["metadata"].get("deletionTimestamp") and name != not_named and (
+                    image is None or images == {image}):
                 return name
         return None
 
@@ -151,9 +227,3 @@ def _http_get_via_portforward(rec: lifecycle.ServerRecord, pod: str) -> str:
     return _poll(f"an HTTP answer from pod {pod}", answer, 20)
 
 
-def _exec(rec: lifecycle.ServerRecord, pod: str, argv: list[str]) -> str:
-    out = stream(
-        _stream_client(rec).connect_get_namespaced_pod_exec, pod, NAMESPACE,
-        command=argv, stdout=True, stderr=True, stdin=False, tty=False,
-    )
-    return str(out)

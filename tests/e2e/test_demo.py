@@ -1,0 +1,31 @@
+"""`nhdev demo`, the first quick-start command, end to end on its own sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.contract import descendants
+
+NHDEV = str(Path(sys.executable).parent / "nhdev")
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed")
+def test_demo_shows_a_live_edit_and_cleans_up(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
+    env.update(HOME=str(tmp_path / "home"), NHDEV_SANDBOX_DIR=str(tmp_path / "sandbox"))
+    before = descendants(os.getpid())
+    done = subprocess.run([NHDEV, "demo"], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for line in ("sandbox cluster up", "replace dev mode", "edited app.py locally", "the original is back",
+                 "cleaned up", "demo done"):
+        assert line in out, out
+    assert "Hello again, edited on your machine" in out
+    assert out.count("Hello from nhdev's Python example") >= 3, "before, in dev mode, and restored"
+    assert descendants(os.getpid()) <= before, "the demo leaves no process behind"
