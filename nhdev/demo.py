@@ -90,6 +90,9 @@ def run_demo(*, keep: bool) -> None:
             restored = _wait_ready_pod(kube, timeout=60, not_named=None, image="python:3.12-slim")
             answer = _http_get_via_portforward(rec, restored)
         console.print(f"  [cyan]{answer}[/cyan]")
+        with step("duplicate mode: a private copy in dev mode, the original keeps serving"):
+            copy = _duplicate_while_original_serves(kube, rec, workspace, restored)
+        console.print(f"  [dim]{copy} ran beside pod {restored}, which kept answering; copy removed[/dim]")
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
         if not keep:
@@ -134,6 +137,21 @@ def _session_op(session: RunningSession, op: str) -> dict:
         return control.request(session.paths.control, {"op": op}, timeout=10)
     except control.ControlError:
         return {}
+
+
+def _duplicate_while_original_serves(kube: KubeRest, rec: lifecycle.ServerRecord, workspace: Path,
+                                     original_pod: str) -> str:
+    service = load_config(workspace / ".nhdev" / "config.yaml").service(APP, "deployment")
+    engine = DevModeEngine(kube, NAMESPACE, current_identity())
+    ref = WorkloadRef(kind_named("deployment"), APP)
+    result = engine.start(ref, dev_spec(service.container(None)), mode="duplicate", session_id=new_session_id(),
+                          timeout=120)
+    try:
+        if ORIGINAL_GREETING not in _http_get_via_portforward(rec, original_pod):
+            raise Timeout(f"pod {original_pod} stopped answering while the duplicate ran")
+    finally:
+        engine.end(ref, session_id=result.session)
+    return result.target
 
 
 def _forwarded_port(session: RunningSession) -> int:

@@ -23,7 +23,7 @@ def test_demo_shows_a_live_edit_and_cleans_up(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for line in ("sandbox cluster up", "replace dev mode", "edited app.py locally", "the original is back",
-                 "cleaned up", "demo done"):
+                 "duplicate mode", "kept answering", "cleaned up", "demo done"):
         assert line in out, out
     assert "Hello again, edited on your machine" in out
     assert out.count("Hello from nhdev's Python example") >= 3, "before, in dev mode, and restored"
