@@ -4,25 +4,20 @@ burst and serves the new text through the tunnel; an ignored file restarts nothi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nhdev.cluster.kubeconfig import api_client, resolve_target
-from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.session import control
 from nhdev.session.registry import paths_for, session_key
+from tests.e2e.workspace import NHDEV, cli_env, nhdev, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
-NHDEV = str(Path(sys.executable).parent / "nhdev")
 APP = """\
 import http.server
 GREETING = "{greeting}"
@@ -52,15 +47,8 @@ containers:
 
 @pytest.fixture
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    ns = f"hot-{uuid.uuid4().hex[:8]}"
-    kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                          "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-                              {"name": "app", "image": "python:3.12", "command": ["sleep", "3600"]}]}}}})
-    yield ns
-    kube.delete(kind_named("namespace"), None, ns)
+    with web_namespace(kubeconfig, "hot") as ns:
+        yield ns
 
 
 def get(port: int) -> str | None:
@@ -73,15 +61,11 @@ def get(port: int) -> str | None:
 
 def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    home, project = tmp_path / "home", tmp_path / "project"
-    (project / ".nhdev").mkdir(parents=True)
-    (project / ".nhdev" / "config.yaml").write_text(CONFIG)
-    (project / "app.py").write_text(APP.format(greeting="v1"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
-    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
+    home = tmp_path / "home"
+    project = write_project(tmp_path / "project", CONFIG, {"app.py": APP.format(greeting="v1")})
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([NHDEV, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        return nhdev(*args, cwd=project, home=home, kubeconfig=kubeconfig)
 
     started = cli("dev", "start", "-n", namespace, "-o", "json")
     assert started.returncode == 0, started.stderr
@@ -128,15 +112,12 @@ def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tm
 def test_dev_run_goes_through_the_session(namespace: str, kubeconfig: Path, tmp_path: Path) -> None:
     import signal
 
-    home, project = tmp_path / "home", tmp_path / "project"
-    (project / ".nhdev").mkdir(parents=True)
-    (project / ".nhdev" / "config.yaml").write_text(CONFIG)
-    (project / "app.py").write_text(APP.format(greeting="through the session"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
-    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
+    home = tmp_path / "home"
+    project = write_project(tmp_path / "project", CONFIG, {"app.py": APP.format(greeting="through the session")})
+    env = cli_env(home, kubeconfig)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([NHDEV, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        return nhdev(*args, cwd=project, home=home, kubeconfig=kubeconfig)
 
     started = cli("dev", "start", "-n", namespace, "-o", "json")
     assert started.returncode == 0, started.stderr

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +11,9 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
-from nhdev.cluster.rest import KubeRest, kind_named
+from tests.e2e.workspace import nhdev, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
-NHDEV = str(Path(sys.executable).parent / "nhdev")
 CONFIG = """\
 name: web
 serviceType: deployment
@@ -35,34 +30,14 @@ containers:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    (root / ".nhdev").mkdir(parents=True)
-    (root / ".nhdev" / "config.yaml").write_text(CONFIG)
-    (root / "app.py").write_text("print('v1')\n")
-    (root / "pkg").mkdir()
-    (root / "pkg" / "util.py").write_text("X = 1\n")
-    (root / ".gitignore").write_text("*.log\n")
-    (root / "debug.log").write_text("local only\n")
-    return root
+    return write_project(tmp_path / "project", CONFIG, {
+        "app.py": "print('v1')\n", "pkg/util.py": "X = 1\n", ".gitignore": "*.log\n", "debug.log": "local only\n"})
 
 
 @pytest.fixture
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    ns = f"sync-{uuid.uuid4().hex[:8]}"
-    kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                          "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-                              {"name": "app", "image": "python:3.12", "command": ["sleep", "3600"]}]}}}})
-    yield ns
-    kube.delete(kind_named("namespace"), None, ns)
-
-
-def nhdev(*args: str, cwd: Path, home: Path, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
-    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
-    return subprocess.run([NHDEV, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    with web_namespace(kubeconfig, "sync") as ns:
+        yield ns
 
 
 def pod_cat(kubeconfig: Path, ns: str, pod: str, path: str) -> str | None:

@@ -1,0 +1,53 @@
+"""What the session e2e tests share: a namespace with a `web` Deployment, a project on disk, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.rest import KubeRest, kind_named
+
+NHDEV = str(Path(sys.executable).parent / "nhdev")
+
+
+@contextmanager
+def web_namespace(kubeconfig: Path, prefix: str) -> Iterator[str]:
+    """A fresh namespace holding Deployment `web` (container `app`, python:3.12, idle); deleted after."""
+    ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                          "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                              {"name": "app", "image": "python:3.12", "command": ["sleep", "3600"]}]}}}})
+    try:
+        yield ns
+    finally:
+        kube.delete(kind_named("namespace"), None, ns)
+
+
+def write_project(root: Path, config: str, files: dict[str, str]) -> Path:
+    """A project directory: `.nhdev/config.yaml` plus ``files`` (relative path -> text)."""
+    (root / ".nhdev").mkdir(parents=True)
+    (root / ".nhdev" / "config.yaml").write_text(config)
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def cli_env(home: Path, kubeconfig: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NHDEV_")}
+    env.update(HOME=str(home), KUBECONFIG=str(kubeconfig))
+    return env
+
+
+def nhdev(*args: str, cwd: Path, home: Path, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NHDEV, *args], cwd=cwd, env=cli_env(home, kubeconfig), capture_output=True, text=True,
+                          timeout=120)
