@@ -2,8 +2,8 @@
 
 What runs comes from the dev config: ``command.debug`` (a shell line, Nocalhost's meaning), else
 the language preset's; the port is ``debug.remoteDebugPort``, else the preset's. The local port
-comes from a forwarder given by the caller: the session passes the tunnel's; the CLI, until it
-runs under the session, a :class:`~nhdev.debug.forward.DebugPortForward`.
+comes from a forwarder given by the caller: the session passes its tunnel's; without a session,
+:func:`kube_forwarder` (one kube port-forward per connection).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nhdev.cluster.kubeconfig import ClusterTarget
+from nhdev.cluster.portforward import PortForwardListener
 from nhdev.config import DevSettings
 from nhdev.debug.attach import AttachInfo, attach_info
-from nhdev.debug.forward import DebugPortForward
 from nhdev.debug.presets import PRESETS
 from nhdev.debug.probes import wait_until_debugger_listens
 from nhdev.errors import ClusterError, UsageError
@@ -28,7 +28,8 @@ _LANGUAGE_HINTS = (("debugpy", "python"), ("dlv", "go"), ("--inspect", "node"), 
 
 
 class LocalForward(Protocol):
-    local_port: int
+    @property
+    def local_port(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -83,10 +84,25 @@ class DebugRun:
 
 
 def kube_forwarder(target: ClusterTarget) -> Forwarder:
-    """The pre-tunnel forwarder: a local listener with one kube port-forward per connection."""
+    """Without a session: a 127.0.0.1 listener opening one kube port-forward per connection."""
     def forward(pod: PodTarget, remote_port: int) -> LocalForward:
-        return DebugPortForward(target, pod.namespace, pod.pod, remote_port).start()
+        listener = PortForwardListener(target, pod.namespace, lambda: pod.pod, remote_port).start()
+        return ListenerForward(listener)
     return forward
+
+
+@dataclass
+class ListenerForward:
+    """A :class:`PortForwardListener` seen as the :class:`LocalForward` a debug run holds."""
+
+    listener: PortForwardListener
+
+    @property
+    def local_port(self) -> int:
+        return self.listener.local_port
+
+    def close(self) -> None:
+        self.listener.stop()
 
 
 def start_debugging(target: ClusterTarget, pod: PodTarget, plan: DebugPlan, local_root: str, *,

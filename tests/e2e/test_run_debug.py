@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from nhdev.debug.forward import DebugPortForward
+from nhdev.cluster.portforward import PortForwardListener
 from tests.dapclient import DapClient
 from tests.e2e.devpod import WORK_DIR, DevPod, dev_pod_fixture  # noqa: F401  (the fixture)
 from tests.sandbox.contract import wait_for
@@ -70,8 +70,12 @@ def workspace(dev_pod: DevPod, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture
 def app_port(dev_pod: DevPod) -> Iterator[int]:
-    with DebugPortForward(dev_pod.target, dev_pod.namespace, dev_pod.pod(), 8000) as forward:
-        yield forward.local_port
+    pod = dev_pod.pod()
+    listener = PortForwardListener(dev_pod.target, dev_pod.namespace, lambda: pod, 8000).start()
+    try:
+        yield listener.local_port
+    finally:
+        listener.stop()
 
 
 def get(port: int, path: str, timeout: float = 20) -> str:
