@@ -320,3 +320,33 @@ def test_cli_start_status_list_end_json(kube: KubeRest, kubeconfig: Path, namesp
     missing = run_cli("dev", "start", "deploy/nope", "-n", namespace, "--image", DEV_IMAGE,
                       home=home, kubeconfig=kubeconfig)
     assert missing.returncode == 1 and "deployment/nope" in missing.stderr and "not found" in missing.stderr
+
+
+def test_session_keys_stay_where_they_belong(kube: KubeRest, kubeconfig: Path, namespace: str,
+                                             tmp_path: Path) -> None:
+    import base64
+    import stat
+
+    kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
+    ref = WorkloadRef(kind_named("deployment"), "web")
+    eng = engine(kube, namespace, "ada@laptop", tmp_path)
+    started = eng.start(ref, spec(container="app"), mode="replace", session_id=uuid.uuid4().hex[:12], timeout=60)
+    pod = kube.get(kind_named("pod"), namespace, started.pod)
+    mounts = {c["name"]: {m["name"]: m for m in c.get("volumeMounts", [])} for c in pod["spec"]["containers"]}
+    assert names.KEYS_VOLUME not in mounts["app"], "the dev container never sees the keys"
+    assert mounts[names.SIDECAR_CONTAINER][names.KEYS_VOLUME]["readOnly"] is True
+    assert "MISSING" in exec_in(kubeconfig, namespace, started.pod, "app",
+                                f"ls {names.KEYS_MOUNT} 2>/dev/null || echo MISSING")
+
+    secret = kube.list(kind_named("secret"), namespace, label_selector=f"{names.ROLE}=keys")[0]
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert set(data) == {"authorized_keys", "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"}
+    assert data["authorized_keys"].startswith("ssh-ed25519 ") and "PRIVATE KEY" not in data["authorized_keys"]
+
+    key_dir = tmp_path / "ada@laptop" / started.session
+    assert stat.S_IMODE((key_dir / "client_key").stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
+    assert (key_dir / "host_key.pub").read_text().strip() == data["ssh_host_ed25519_key.pub"].strip()
+    eng.end(ref)
+    assert not kube.list(kind_named("secret"), namespace, label_selector=f"{names.ROLE}=keys"), \
+        "ending dev mode revokes the session's keys"
