@@ -41,7 +41,7 @@ def wait_for(what: str, fn: Callable[[], T | bool | None], timeout: float = 30.0
     while time.monotonic() < deadline:
         last = fn()
         if last:
-            return last  # type: ignore[return-value]
+            return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 

@@ -1,0 +1,3 @@
+module example.com/nhdev/greeter
+
+go 1.19
