@@ -111,6 +111,7 @@ def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tm
 
 def test_dev_run_goes_through_the_session(namespace: str, kubeconfig: Path, tmp_path: Path) -> None:
     import signal
+    import threading
 
     home = tmp_path / "home"
     project = write_project(tmp_path / "project", CONFIG, {"app.py": APP.format(greeting="through the session")})
@@ -123,13 +124,20 @@ def test_dev_run_goes_through_the_session(namespace: str, kubeconfig: Path, tmp_
     assert started.returncode == 0, started.stderr
     port = int(json.loads(started.stdout)["localSession"]["forwards"][0]["local"].rsplit(":", 1)[1])
     run = subprocess.Popen([NHDEV, "dev", "run", "-n", namespace], cwd=project, env=env, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines: list[str] = []
+    stderr = run.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True)
+    reader.start()
     try:
         assert wait_for("the app through the tunnel", lambda: get(port) == "through the session", timeout=40)
+        wait_for("the app's own output, streamed to the caller", lambda: any("GET / HTTP" in x for x in lines),
+                 timeout=15)
         run.send_signal(signal.SIGINT)
-        _out, err = run.communicate(timeout=30)
-        assert run.returncode == 130, err
-        assert "in the session" in err and "GET / HTTP" in err, "the app's output is streamed to the caller"
+        assert run.wait(timeout=30) == 130, "".join(lines)
+        reader.join(timeout=5)
+        assert any("in the session" in x for x in lines)
         assert wait_for("the app stopped", lambda: get(port) is None, timeout=15)
     finally:
         if run.poll() is None:
