@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.config import load_config
 from nhdev.session import control
 from nhdev.session.registry import paths_for, session_key
-from tests.e2e.workspace import nhdev
+from tests.e2e.workspace import http_text, nhdev
 from tests.sandbox.contract import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +61,6 @@ def node_namespace(kubeconfig: Path) -> Iterator[str]:
     kube.delete(kind_named("namespace"), None, ns)
 
 
-def get(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return None
-
 
 def test_node_example_runs_and_hot_reloads(node_namespace: str, kubeconfig: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,10 +95,10 @@ def test_node_example_runs_and_hot_reloads(node_namespace: str, kubeconfig: Path
     try:
         wait_for("the initial sync", lambda: op("sync-status").get("sync", {}).get("state") == "idle", timeout=30)
         wait_for("run started", lambda: op("run"), timeout=30)
-        assert "Hello from nhdev's Node example" in wait_for("served", lambda: get(port), timeout=30)
+        assert "Hello from nhdev's Node example" in wait_for("served", lambda: http_text(port), timeout=30)
         server = project / "server.js"
         server.write_text(server.read_text().replace("Hello from nhdev's Node example", "Node, edited"))
-        wait_for("the edit served", lambda: "Node, edited" in (get(port) or ""), timeout=30)
+        wait_for("the edit served", lambda: "Node, edited" in (http_text(port) or ""), timeout=30)
     finally:
         ended = nhdev("dev", "end", "-n", ns, cwd=project, home=home, kubeconfig=kubeconfig)
     assert ended.returncode == 0, ended.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from nhdev.session import control
 from nhdev.session.registry import paths_for, session_key
-from tests.e2e.workspace import NHDEV, cli_env, nhdev, web_namespace, write_project
+from tests.e2e.workspace import NHDEV, cli_env, http_text, nhdev, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
 APP = """\
@@ -51,13 +50,6 @@ def namespace(kubeconfig: Path) -> Iterator[str]:
         yield ns
 
 
-def get(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return None
-
 
 def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,23 +79,23 @@ def test_hot_reload_restarts_once_per_burst(namespace: str, kubeconfig: Path, tm
 
         wait_for("the initial sync", synced, timeout=30)
         session("run")
-        assert wait_for("v1 served", lambda: get(port) == "v1", timeout=30)
+        assert wait_for("v1 served", lambda: http_text(port) == "v1", timeout=30)
 
         for text in ("v2", "v3", "v4"):  # a burst of saves: one restart
             (project / "app.py").write_text(APP.format(greeting=text))
             time.sleep(0.05)
-        assert wait_for("v4 served", lambda: get(port) == "v4", timeout=30)
+        assert wait_for("v4 served", lambda: http_text(port) == "v4", timeout=30)
         time.sleep(1.0)
         assert restarts() == 1
 
         (project / "scratch.tmp").write_text("ignored by hotReload.ignore")
         time.sleep(1.5)
         assert restarts() == 1, "an ignored file restarts nothing"
-        assert get(port) == "v4"
+        assert http_text(port) == "v4"
 
         stopped = session("stop-run")
         assert "exitCode" in stopped
-        assert wait_for("the app stopped", lambda: get(port) is None, timeout=15)
+        assert wait_for("the app stopped", lambda: http_text(port) is None, timeout=15)
     finally:
         ended = cli("dev", "end", "-n", namespace)
     assert ended.returncode == 0, ended.stderr
@@ -131,14 +123,14 @@ def test_dev_run_goes_through_the_session(namespace: str, kubeconfig: Path, tmp_
     reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True)
     reader.start()
     try:
-        assert wait_for("the app through the tunnel", lambda: get(port) == "through the session", timeout=40)
+        assert wait_for("the app through the tunnel", lambda: http_text(port) == "through the session", timeout=40)
         wait_for("the app's own output, streamed to the caller", lambda: any("GET / HTTP" in x for x in lines),
                  timeout=15)
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=30) == 130, "".join(lines)
         reader.join(timeout=5)
         assert any("in the session" in x for x in lines)
-        assert wait_for("the app stopped", lambda: get(port) is None, timeout=15)
+        assert wait_for("the app stopped", lambda: http_text(port) is None, timeout=15)
     finally:
         if run.poll() is None:
             run.kill()

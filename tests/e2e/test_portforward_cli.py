@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
 from nhdev.cluster.rest import KubeRest, kind_named
-from tests.sandbox.contract import wait_for
+from tests.e2e.workspace import HTTP_SERVER, web_namespace
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,25 +25,8 @@ NHDEV = str(Path(sys.executable).parent / "nhdev")
 
 @pytest.fixture()
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    ns = f"pf-{uuid.uuid4().hex[:8]}"
-    kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    labels = {"app": "web"}
-    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                          "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                              {"name": "app", "image": "python:3.12",
-                               "command": ["python3", "-m", "http.server", "8080"],
-                               "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}}})
-
-    def ready() -> bool:
-        pods = kube.list(kind_named("pod"), ns, label_selector="app=web")
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for p in pods for c in p.get("status", {}).get("conditions", []))
-
-    wait_for("a ready pod", ready, timeout=60)
-    yield ns
-    kube.delete(kind_named("namespace"), None, ns)
+    with web_namespace(kubeconfig, "pf", command=HTTP_SERVER, probe_port=8080, wait_ready=True) as ns:
+        yield ns
 
 
 def get(port: int) -> bytes:

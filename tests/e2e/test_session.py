@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
-from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.session.control import unix_address
 from nhdev.session.registry import paths_for, pid_alive, session_key
+from tests.e2e.workspace import HTTP_SERVER, web_namespace
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,17 +31,8 @@ DEV_IMAGE = "ghcr.io/nhdev/dev-python:3.12"
 
 @pytest.fixture()
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    ns = f"ses-{uuid.uuid4().hex[:8]}"
-    kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    labels = {"app": "web"}
-    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                          "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                              {"name": "app", "image": "python:3.12",
-                               "command": ["python3", "-m", "http.server", "8080"]}]}}}})
-    yield ns
-    kube.delete(kind_named("namespace"), None, ns)
+    with web_namespace(kubeconfig, "ses", command=HTTP_SERVER) as ns:
+        yield ns
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,24 +13,47 @@ from pathlib import Path
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
 from nhdev.cluster.rest import KubeRest, kind_named
+from tests.sandbox.contract import wait_for
 
 NHDEV = str(Path(sys.executable).parent / "nhdev")
 
 
+IDLE = ["sleep", "3600"]
+HTTP_SERVER = ["python3", "-m", "http.server", "8080"]
+
+
 @contextmanager
-def web_namespace(kubeconfig: Path, prefix: str) -> Iterator[str]:
-    """A fresh namespace holding Deployment `web` (container `app`, python:3.12, idle); deleted after."""
+def web_namespace(kubeconfig: Path, prefix: str, *, command: list[str] = IDLE, probe_port: int | None = None,
+                  wait_ready: bool = False) -> Iterator[str]:
+    """A fresh namespace holding Deployment `web` (container `app`, python:3.12, running ``command``,
+    with a tcpSocket readiness probe on ``probe_port`` if given); deleted after."""
     ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
     kube = KubeRest(api_client(resolve_target(kubeconfig, "nhdev-sandbox")))
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    container: dict[str, object] = {"name": "app", "image": "python:3.12", "command": command}
+    if probe_port is not None:
+        container["readinessProbe"] = {"tcpSocket": {"port": probe_port}, "periodSeconds": 1}
     kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                          "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-                              {"name": "app", "image": "python:3.12", "command": ["sleep", "3600"]}]}}}})
+                          "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [container]}}}})
     try:
+        if wait_ready:
+            wait_for("a ready web pod", lambda: any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for p in kube.list(kind_named("pod"), ns, label_selector="app=web")
+                for c in p.get("status", {}).get("conditions", [])), timeout=60)
         yield ns
     finally:
         kube.delete(kind_named("namespace"), None, ns)
+
+
+def http_text(port: int) -> str | None:
+    """The body of GET / on 127.0.0.1:``port``, or None while nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
 
 
 def write_project(root: Path, config: str, files: dict[str, str]) -> Path:

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,22 +20,9 @@ from tests.unit.tunnel_harness import (
     http_get,
     http_server,
     tunnel_for,
-    write_keys,
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture()
-def keys(tmp_path: Path) -> KeyFiles:
-    return write_keys(tmp_path)
-
-
-@pytest.fixture()
-def sidecar(tmp_path: Path, keys: KeyFiles) -> Iterator[LocalSidecar]:
-    handle = LocalSidecar(tmp_path, keys).start()
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture()

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from nhdev.devmode.keys import generate_session_keys
 from nhdev.tunnel import Tunnel, TunnelDown
 from nhdev.tunnel.client import parse_host_key
-from tests.unit.tunnel_harness import KeyFiles, LocalSidecar, StreamProxy, tunnel_for, write_keys
+from tests.unit.tunnel_harness import KeyFiles, LocalSidecar, StreamProxy, tunnel_for
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture()
-def keys(tmp_path: Path) -> KeyFiles:
-    return write_keys(tmp_path)
-
-
-@pytest.fixture()
-def sidecar(tmp_path: Path, keys: KeyFiles) -> Iterator[LocalSidecar]:
-    handle = LocalSidecar(tmp_path, keys).start()
-    yield handle
-    handle.stop()
 
 
 def test_an_unexpected_host_key_is_refused(sidecar: LocalSidecar, keys: KeyFiles) -> None:
