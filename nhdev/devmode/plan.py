@@ -23,6 +23,11 @@ GENERATED_KINDS = ("DaemonSet", "Job", "CronJob")
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
                  "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 UNREACHABLE_NODE = "nhdev.unreachable"
+# A dev container whose original has a read-only root file system gets an emptyDir at /tmp.
+TMP_VOLUME = "nhdev-tmp"
+TMP_DIR = "/tmp"
+# Container securityContext fields the sidecar takes over from the dev container (restricted pods).
+_CARRIED_RESTRICTIONS = ("readOnlyRootFilesystem", "allowPrivilegeEscalation", "seccompProfile")
 # Written by controllers, not by users: neither restored nor reported as drift.
 SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
@@ -159,10 +164,17 @@ def dev_pod_spec(pod_spec: Obj, spec: DevSpec, claims: dict[str, str], keys_secr
         volumes.append({"name": names.WORKDIR_VOLUME, "emptyDir": {}})
         workdir_mount = {"name": names.WORKDIR_VOLUME, "mountPath": spec.work_dir}
         mounts.append(workdir_mount)
+    if _read_only_root(original) and not _covered_by(TMP_DIR, [m["mountPath"] for m in
+                                                         mounts + list(original.get("volumeMounts") or [])]):
+        # A read-only root file system leaves programs nowhere to write their temporary files; the
+        # original had none to write, a developer's shell, debugger and tools do.
+        volumes.append({"name": TMP_VOLUME, "emptyDir": {}})
+        mounts.append({"name": TMP_VOLUME, "mountPath": TMP_DIR})
     # 0444: the sidecar image runs as uid 1000, and only the sidecar mounts this volume.
     volumes.append({"name": names.KEYS_VOLUME, "secret": {"secretName": keys_secret, "defaultMode": 0o444}})
     new["containers"][index] = _dev_container(original, spec, mounts)
-    new["containers"].append(_sidecar_container(spec, workdir_mount, _run_as(new, new["containers"][index])))
+    new["containers"].append(_sidecar_container(spec, workdir_mount,
+                                                _sidecar_security(new, new["containers"][index])))
     # Shorter grace: the idle dev container exits on TERM; waiting 30 s on end helps no one.
     new["terminationGracePeriodSeconds"] = min(int(new.get("terminationGracePeriodSeconds", 30)), 5)
     return new
@@ -205,13 +217,31 @@ def _dev_container(original: Obj, spec: DevSpec, extra_mounts: list[Obj]) -> Obj
     return dev
 
 
-def _run_as(pod_spec: Obj, dev: Obj) -> Obj:
-    """The dev container's user and group, so files synced by the sidecar are the app's own."""
-    context = {**(pod_spec.get("securityContext") or {}), **(dev.get("securityContext") or {})}
-    return {k: context[k] for k in ("runAsUser", "runAsGroup") if k in context}
+def _read_only_root(container: Obj) -> bool:
+    return bool((container.get("securityContext") or {}).get("readOnlyRootFilesystem"))
 
 
-def _sidecar_container(spec: DevSpec, workdir_mount: Obj, run_as: Obj) -> Obj:
+def _sidecar_security(pod_spec: Obj, dev: Obj) -> Obj:
+    """The sidecar's securityContext: the dev container's user and group, so files synced by the
+    sidecar are the app's own; and the restrictions the dev container runs under, so a pod that
+    satisfies a restricted policy (non-root, read-only root, capabilities dropped, no privilege
+    escalation, a seccomp profile) still does with the sidecar in it. Added capabilities are not
+    copied: the sidecar needs none."""
+    own = dev.get("securityContext") or {}
+    context = {**(pod_spec.get("securityContext") or {}), **own}
+    security = {k: context[k] for k in ("runAsUser", "runAsGroup") if k in context}
+    if context.get("runAsNonRoot"):
+        security["runAsNonRoot"] = True
+    for key in _CARRIED_RESTRICTIONS:
+        if key in own:
+            security[key] = copy.deepcopy(own[key])
+    dropped = (own.get("capabilities") or {}).get("drop")
+    if dropped:
+        security["capabilities"] = {"drop": list(dropped)}
+    return security
+
+
+def _sidecar_container(spec: DevSpec, workdir_mount: Obj, security: Obj) -> Obj:
     args = ["--root", spec.work_dir, "--keys", names.KEYS_MOUNT,
             "--listen", f"127.0.0.1:{names.SIDECAR_PORT}", *spec.sidecar_args]
     return {
@@ -222,12 +252,12 @@ def _sidecar_container(spec: DevSpec, workdir_mount: Obj, run_as: Obj) -> Obj:
         "workingDir": spec.work_dir,
         # Ready only once SSH answers: a sidecar that crashes at start must not look ready.
         "readinessProbe": {"exec": {"command": ["nhdev-sidecar", "probe", f"127.0.0.1:{names.SIDECAR_PORT}"]},
-                           "periodSeconds": 1, "failureThreshold": 3},
+                           "periodSeconds": 1, "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [dict(workdir_mount),
                          {"name": names.KEYS_VOLUME, "mountPath": names.KEYS_MOUNT, "readOnly": True}],
         **({"imagePullPolicy": spec.image_pull_policy} if spec.image_pull_policy else {}),
-        **({"securityContext": run_as} if run_as else {}),
+        **({"securityContext": security} if security else {}),
     }
 
 

@@ -5,6 +5,11 @@ variables defined before it; ``$(VAR)`` in command and args expanded against the
 a literal ``$``, an undefined ``$(VAR)`` stays as written). ``command`` replaces the image's
 entrypoint; the sandbox's images run on the host root and have no entrypoint, so a container
 needs ``command``, or ``args`` (run as the command).
+
+Security: the pod's ``securityContext`` under the container's, as the kubelet merges them
+(:func:`security_context`), and the kubelet's ``runAsNonRoot`` check against the image's user
+(:func:`verify_run_as_non_root`): a container that would run as root is refused with the
+kubelet's own message (``CreateContainerConfigError``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nhdev.sandbox.runtime import ContainerConfig, Mount
+from nhdev.sandbox.runtime import ContainerConfig, Mount, SecurityContext
 from nhdev.sandbox.volumes import VolumeError, VolumeSource, container_mounts, field_value
 
 if TYPE_CHECKING:
@@ -154,9 +159,78 @@ def command_line(container: dict, env: dict[str, str]) -> list[str]:
     return command + args
 
 
+# Fields a container's securityContext takes from the pod's when it does not set them itself
+# (DetermineEffectiveSecurityContext); the others are container-only or pod-only.
+_INHERITED_FROM_POD = ("runAsUser", "runAsGroup", "runAsNonRoot")
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def security_context(pod: dict, container: dict) -> SecurityContext:
+    """The container's effective security context (see the module docstring)."""
+    pod_context = pod["spec"].get("securityContext") or {}
+    own = container.get("securityContext") or {}
+    merged = {key: own[key] if key in own else pod_context.get(key) for key in _INHERITED_FROM_POD}
+    capabilities = own.get("capabilities") or {}
+    escalation = own.get("allowPrivilegeEscalation")
+    try:
+        return SecurityContext(
+            run_as_user=_optional_int(merged["runAsUser"]), run_as_group=_optional_int(merged["runAsGroup"]),
+            run_as_non_root=bool(merged["runAsNonRoot"]),
+            read_only_root_filesystem=bool(own.get("readOnlyRootFilesystem")),
+            allow_privilege_escalation=None if escalation is None else bool(escalation),
+            privileged=bool(own.get("privileged")),
+            capabilities_add=tuple(str(c) for c in capabilities.get("add") or []),
+            capabilities_drop=tuple(str(c) for c in capabilities.get("drop") or []),
+            supplemental_groups=tuple(int(g) for g in pod_context.get("supplementalGroups") or []),
+            fs_group=_optional_int(pod_context.get("fsGroup")))
+    except (TypeError, ValueError) as exc:
+        raise ContainerConfigError(f"invalid securityContext: {exc}") from exc
+
+
+def image_uid(image_user: str) -> int | None:
+    """The uid an image's ``USER`` names (``1000``, ``1000:1000``); None for a user name; 0 when the
+    image names none (it runs as root)."""
+    user = image_user.partition(":")[0]
+    if not user:
+        return 0
+    return int(user) if user.isdigit() else None
+
+
+def verify_run_as_non_root(pod: dict, container_name: str, security: SecurityContext,
+                           image_user: str | None) -> None:
+    """The kubelet's verifyRunAsNonRoot: ContainerConfigError when ``runAsNonRoot`` is set and the
+    container would run as root. ``image_user`` is the image's ``USER`` ("" for none), None when the
+    image list cannot tell (the stand-in images): then only an explicit runAsUser is checked."""
+    if not security.run_as_non_root:
+        return
+    meta = pod["metadata"]
+    where = f'(pod: "{meta["name"]}_{meta["namespace"]}({meta.get("uid", "")})", container: {container_name})'
+    if security.run_as_user is not None:
+        if security.run_as_user == 0:
+            raise ContainerConfigError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    if image_user is None:
+        return
+    uid = image_uid(image_user)
+    if uid is None:
+        user = image_user.partition(":")[0]
+        raise ContainerConfigError(f"container has runAsNonRoot and image has non-numeric user ({user}), "
+                                   f"cannot verify user is non-root {where}")
+    if uid == 0:
+        raise ContainerConfigError(f"container has runAsNonRoot and image will run as root {where}")
+
+
 def build_container_config(store: Store, pod: dict, container: dict, volumes: dict[str, VolumeSource],
                            image_env: dict[str, str] | None = None,
-                           image_mounts: tuple[tuple[Path, str], ...] = ()) -> ContainerConfig:
+                           image_mounts: tuple[tuple[Path, str], ...] = (), *,
+                           image_user: str | None = None) -> ContainerConfig:
+    """Everything the runtime needs for ``container``; ContainerConfigError when it cannot start
+    yet or must not (``image_user``: see :func:`verify_run_as_non_root`)."""
+    security = security_context(pod, container)
+    verify_run_as_non_root(pod, container["name"], security, image_user)
     env = {**(image_env or {}), **resolve_env(store, pod, container)}
     argv = command_line(container, env)
     sub_paths = {}
@@ -170,9 +244,6 @@ def build_container_config(store: Store, pod: dict, container: dict, volumes: di
     taken = {m.target for m in mounts}
     mounts = [Mount(source, target, read_only=True) for source, target in image_mounts
               if target not in taken] + mounts
-    pod_security = pod["spec"].get("securityContext") or {}
-    security = {**pod_security, **(container.get("securityContext") or {})}
     return ContainerConfig(
         name=container["name"], argv=argv, env=env, working_dir=container.get("workingDir") or None,
-        mounts=mounts, run_as_user=security.get("runAsUser"), run_as_group=security.get("runAsGroup"),
-        image=container.get("image", ""))
+        mounts=mounts, security=security, image=container.get("image", ""))

@@ -56,6 +56,10 @@ class LocalImageStore(Protocol):
 
     def exists(self, image: str) -> bool: ...
 
+    def user(self, image: str) -> str | None:
+        """The image's ``USER`` ("" when it names none), None when the image is not there."""
+        ...
+
 
 @dataclass(frozen=True)
 class ImageReference:
@@ -144,6 +148,14 @@ class ImageList:
         roots = {Path(sys.prefix), Path(sys.base_prefix), Path(nhdev.__file__).resolve().parent.parent,
                  Path(sidecar.__file__).resolve().parent.parent}
         return tuple((root, str(root)) for root in sorted(roots) if root.is_dir())
+
+    def user(self, image: str) -> str | None:
+        """The user ``image`` runs as when the pod names none (its ``USER``, "" for root), for the
+        kubelet's runAsNonRoot check; None when unknown: the stand-in images run as whoever runs
+        the sandbox, which says nothing about the real image's user."""
+        if self.local_store is None:
+            return None
+        return self.local_store.user(image)
 
     def known(self, image: str) -> bool:
         if self.local_store is not None:

@@ -402,7 +402,8 @@ class PodWorker:
         while True:
             image = self._spec_of(record).get("image", "")
             record.image = image
-            if self.kubelet.images.known(image):
+            # A thread: with podman, asking its image store runs podman, which may wait on its locks.
+            if await asyncio.to_thread(self.kubelet.images.known, image):
                 break
             message = (f'Failed to pull image "{image}": the image is not in the sandbox image list '
                        f"(the sandbox runs images on the host root; add it with: nhdev sandbox images add {image})")
@@ -422,10 +423,12 @@ class PodWorker:
     async def _run_instance(self, record: ContainerRecord) -> int | None:
         """Starts one instance and waits for its end: its exit code, None if it could not be configured."""
         spec = self._spec_of(record)
+        image = spec.get("image", "")
+        images = self.kubelet.images
+        image_user = await asyncio.to_thread(images.user, image)
         try:
-            image = spec.get("image", "")
-            config = build_container_config(self.store, self.pod, spec, self.volumes,
-                                            self.kubelet.images.environment(image), self.kubelet.images.mounts(image))
+            config = build_container_config(self.store, self.pod, spec, self.volumes, images.environment(image),
+                                            images.mounts(image), image_user=image_user)
         except ContainerConfigError as exc:
             record.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
             self._event("Failed", f"Error: {exc}", warning=True)

@@ -7,13 +7,22 @@
 - persistentVolumeClaim: the directory of the PersistentVolume the claim is bound to
   (``spec.hostPath.path`` or ``spec.local.path``);
 - hostPath: the path itself, checked or created according to ``type``.
+
+With the pod's ``securityContext.fsGroup``, every volume but hostPath belongs to that group the
+way the kubelet's SetVolumeOwnership makes it: group ``fsGroup``, group read (and write, unless the
+volume is read-only), directories setgid so new files inherit the group (best effort: the
+server needs the right to chown). An emptyDir or a claim whose top directory has it already is
+left alone (like ``fsGroupChangePolicy: OnRootMismatch``), so big claims are not walked on every
+start.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -226,11 +235,44 @@ def prepare_volume(store: Store, pod: dict, volume: dict, pod_dir: Path) -> Volu
     raise VolumeError(f"volume {name!r}: type {', '.join(kinds)} is not supported by the sandbox")
 
 
+_GROUP_RW, _GROUP_RO, _GROUP_X = 0o060, 0o040, 0o010
+
+
+def _owned_by_group(path: Path, gid: int) -> bool:
+    info = path.stat()
+    return info.st_gid == gid and bool(info.st_mode & stat.S_ISGID)
+
+
+def set_volume_ownership(path: Path, gid: int, *, read_only: bool) -> None:
+    """The kubelet's SetVolumeOwnership for fsGroup ``gid`` (see the module docstring)."""
+    group_bits = _GROUP_RO if read_only else _GROUP_RW
+    for entry in [path, *path.rglob("*")]:
+        if entry.is_symlink():
+            continue
+        with contextlib.suppress(PermissionError):
+            os.chown(entry, -1, gid)
+            mode = stat.S_IMODE(entry.stat().st_mode) | group_bits
+            if entry.is_dir():
+                mode |= stat.S_ISGID | _GROUP_X
+            os.chmod(entry, mode)
+
+
+def _apply_fs_group(volume: dict, source: VolumeSource, gid: int) -> None:
+    if "hostPath" in volume:  # the kubelet leaves host paths alone too
+        return
+    walked_every_time = not ("emptyDir" in volume or "persistentVolumeClaim" in volume)
+    if walked_every_time or not _owned_by_group(source.path, gid):
+        set_volume_ownership(source.path, gid, read_only=source.read_only)
+
+
 def prepare_volumes(store: Store, pod: dict, pod_dir: Path) -> dict[str, VolumeSource]:
     volumes = {}
+    fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
     for volume in pod["spec"].get("volumes") or []:
         try:
             volumes[volume["name"]] = prepare_volume(store, pod, volume, pod_dir)
+            if fs_group is not None:
+                _apply_fs_group(volume, volumes[volume["name"]], int(fs_group))
         except VolumeError as exc:
             raise VolumeError(f'MountVolume.SetUp failed for volume "{volume["name"]}" : {exc}') from exc
         except OSError as exc:

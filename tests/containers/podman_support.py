@@ -16,6 +16,7 @@ import pytest
 from nhdev.sandbox.runtime.podman import image_exists, podman_available, podman_environment
 
 ENABLED_BY = "NHDEV_CONTAINER_TESTS"
+CONTEXT = "nhdev-sandbox"
 BASE_IMAGE = "localhost/nhdev-base:bookworm"
 DEV_PYTHON_IMAGE = "ghcr.io/nhdev/dev-python:3.12"
 SIDECAR_IMAGE = "ghcr.io/nhdev/sidecar:0.1"

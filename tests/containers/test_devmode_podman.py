@@ -13,96 +13,38 @@ answers through the tunnel's local forward; ``end`` restores the original, which
 from __future__ import annotations
 
 import copy
-import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.stream import portforward, stream
+from kubernetes.stream import portforward
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
 from nhdev.cluster.portforward import open_pod_port
-from nhdev.cluster.rest import KubeRest, Obj, kind_named
+from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.cluster.waiting import wait_for_ready_pod
 from nhdev.devmode import names
 from nhdev.devmode.engine import DevModeEngine, parse_workload_ref
 from nhdev.devmode.plan import DevSpec
 from nhdev.sandbox import lifecycle
-from nhdev.sandbox.runtime.podman import pod_name
 from nhdev.tunnel.client import Tunnel
+from tests.containers.devmode_support import (
+    EXAMPLE,
+    example_objects,
+    exec_output,
+    http_get,
+    http_get_through_port_forward,
+)
 from tests.containers.podman_support import (
     BASE_IMAGE,
+    CONTEXT,
     DEV_PYTHON_IMAGE,
     SIDECAR_IMAGE,
     podman,
-    require_containers,
 )
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python-http"
-CONTEXT = "nhdev-sandbox"
-
-
-@pytest.fixture(scope="module")
-def podman_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lifecycle.ServerRecord]:
-    require_containers()
-    state_dir = tmp_path_factory.mktemp("podman-sandbox")
-    record, _ = lifecycle.start(state_dir, runtime="podman", extra_env={"NHDEV_SANDBOX_BACKOFF_BASE": "0.5"})
-    yield record
-    # The server's shutdown stops every pod it runs (with its shutdown grace) and removes them.
-    kube = KubeRest(api_client(resolve_target(record.kubeconfig, CONTEXT)))
-    uids = {pod["metadata"]["uid"] for pod in kube.list(kind_named("pod"), None)}
-    lifecycle.stop(state_dir)
-    left = [uid for uid in uids if podman("pod", "exists", pod_name(uid), check=False).returncode == 0]
-    for uid in left:
-        podman("pod", "rm", "--force", "--time", "0", pod_name(uid), check=False)
-    assert not left, f"pods left behind by the sandbox: {left}"
-
-
-def example_objects() -> list[Obj]:
-    """The example's manifests, its ConfigMap filled with app.py (as `nhdev demo` does) and its
-    image swapped for the locally built base (it has python3; no registry is reachable here)."""
-    objects = [o for o in yaml.safe_load_all((EXAMPLE / "k8s" / "app.yaml").read_text()) if o]
-    for obj in objects:
-        if obj["kind"] == "ConfigMap":
-            obj["data"]["app.py"] = (EXAMPLE / "app.py").read_text()
-        if obj["kind"] == "Deployment":
-            obj["spec"]["template"]["spec"]["containers"][0]["image"] = BASE_IMAGE
-    return objects
-
-
-def exec_output(core: client.CoreV1Api, namespace: str, pod: str, container: str, script: str) -> str:
-    return str(stream(core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
-                      command=["sh", "-c", script], stdout=True, stderr=True, stdin=False, tty=False))
-
-
-def http_get_through_port_forward(core: client.CoreV1Api, namespace: str, pod: str, port: int) -> bytes:
-    forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
-    sock = forward.socket(port)
-    sock.settimeout(10)
-    sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-    reply = b""
-    while chunk := sock.recv(65536):
-        reply += chunk
-    sock.close()
-    return reply
-
-
-def http_get(port: int) -> bytes:
-    """GET / from 127.0.0.1:port; empty when nothing answers (yet)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
-            return reply
-    except OSError:
-        return b""
 
 
 def ssh_through_port_forward(core: client.CoreV1Api, namespace: str, pod: str, session_dir: Path

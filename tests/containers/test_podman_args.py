@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nhdev.sandbox.images import ImageList
-from nhdev.sandbox.runtime import ContainerConfig, Mount, RuntimeUnavailable, make_runtime
+from nhdev.sandbox.runtime import ContainerConfig, Mount, RuntimeUnavailable, SecurityContext, make_runtime
 from nhdev.sandbox.runtime import podman as podman_runtime
 from nhdev.sandbox.runtime.podman import (
     container_env,
@@ -79,7 +79,7 @@ def test_the_sandbox_default_home_is_left_to_the_image_but_a_chosen_home_is_kept
     (0, 0, ["--user", "0:0"]), (None, 1000, []),
 ])
 def test_user_option(user: int | None, group: int | None, expected: list[str]) -> None:
-    assert user_option(config(run_as_user=user, run_as_group=group)) == expected
+    assert user_option(config(security=SecurityContext(run_as_user=user, run_as_group=group))) == expected
 
 
 def test_exec_flags_follow_tty_and_stdin() -> None:
@@ -112,6 +112,9 @@ class FakeStore:
         self.asked.append(image)
         return image in self.present
 
+    def user(self, image: str) -> str | None:
+        return "1000:1000" if image in self.present else None
+
 
 def test_image_list_asks_the_local_store_and_gives_real_images_nothing_of_the_host(tmp_path: Path) -> None:
     store = FakeStore({"ghcr.io/nhdev/dev-python:3.12"})
@@ -124,19 +127,23 @@ def test_image_list_asks_the_local_store_and_gives_real_images_nothing_of_the_ho
     assert store.asked == ["ghcr.io/nhdev/dev-python:3.12", "python:3.12-slim"]
 
 
-def test_image_store_remembers_found_images_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = {"a": True, "b": False}
+def test_image_store_remembers_found_images_and_their_user_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = {"a": "1000:1000", "b": None, "root": ""}
     calls: list[str] = []
 
-    def exists(image: str, **_: object) -> bool:
+    def user(image: str, **_: object) -> str | None:
         calls.append(image)
         return answers[image]
 
-    monkeypatch.setattr(podman_runtime, "image_exists", exists)
+    monkeypatch.setattr(podman_runtime, "image_user", user)
     store = podman_runtime.PodmanImageStore()
-    assert store.exists("a") and store.exists("a")
-    assert not store.exists("b") and not store.exists("b")
-    assert calls == ["a", "b", "b"]
+    assert store.exists("a") and store.exists("a") and store.user("a") == "1000:1000"
+    assert not store.exists("b") and not store.exists("b") and store.user("b") is None
+    assert store.exists("root") and store.user("root") == ""  # no USER: root, but the image is there
+    assert calls == ["a", "b", "b", "b", "root"]
+    images = ImageList(Path("/nonexistent"), local_store=store)
+    assert images.user("a") == "1000:1000"
+    assert ImageList(Path("/nonexistent")).user("a") is None  # stand-in images: unknown
 
 
 def test_make_runtime_explains_a_missing_podman(monkeypatch: pytest.MonkeyPatch) -> None:

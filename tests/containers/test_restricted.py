@@ -1,5 +1,7 @@
-"""The sidecar and the dev image under a restricted pod's rules: non-root, read-only root file
-system (writes only to volumes and /tmp), every capability dropped, no privilege escalation."""
+"""The sidecar and the dev image under a restricted pod's rules, as plain ``podman run``s: non-root,
+read-only root file system (writes only to volumes; /tmp only where a volume is mounted, as a
+kubelet adds none), every capability dropped, no privilege escalation. The same rules applied by
+the sandbox's kubelet from a pod's securityContext: test_restricted_devmode.py."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import pytest
 
 from tests.containers.podman_support import DEV_PYTHON_IMAGE, SIDECAR_IMAGE, podman, require_containers
 
-RESTRICTED = ["--read-only", "--cap-drop=ALL", "--security-opt", "no-new-privileges", "--user", "1000:1000",
-              "--network", "none"]
+RESTRICTED = ["--read-only", "--read-only-tmpfs=false", "--cap-drop=ALL", "--security-opt", "no-new-privileges",
+              "--user", "1000:1000", "--network", "none"]
 
 
 @pytest.fixture(autouse=True)
@@ -59,11 +61,12 @@ def test_sidecar_serves_ssh_with_a_read_only_root_no_capabilities_and_uid_1000(
     assert probe is not None and probe.returncode == 0, (probe, podman("logs", container_name).stderr)
     status = podman("exec", container_name, "sh", "-c",
                     "id -u; grep CapEff /proc/self/status; touch /opt/x 2>&1 || echo read-only; "
-                    "echo t > /tmp/t && echo tmp-ok; echo w > /home/nhdev-dev/w && echo volume-ok").stdout
+                    "(echo t > /tmp/t) 2>/dev/null || echo tmp-read-only; "
+                    "echo w > /home/nhdev-dev/w && echo volume-ok").stdout
     lines = status.splitlines()
     assert lines[0] == "1000"
     assert lines[1].split() == ["CapEff:", "0000000000000000"]
-    assert "read-only" in lines[-3] and lines[-2:] == ["tmp-ok", "volume-ok"]
+    assert "read-only" in lines[-3] and lines[-2:] == ["tmp-read-only", "volume-ok"]  # it needs no /tmp
     inspected = podman("inspect", "--format", "{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}",
                        container_name).stdout.split()
     assert inspected == ["true", "true"]
@@ -76,7 +79,9 @@ def test_dev_image_works_with_a_read_only_root_and_no_capabilities(tmp_path: Pat
     script = ("cd $HOME && python3 -c 'import debugpy' && git init -q repo && echo ok > repo/f "
               "&& git -C repo add f && echo tmp > /tmp/f && (touch /usr/x 2>/dev/null && echo WRITABLE || true) "
               "&& id -u && pwd")
-    result = podman("run", "--rm", *RESTRICTED, "--mount", f"type=bind,source={work},destination=/home/nhdev-dev",
+    # /tmp: the emptyDir dev mode adds to a dev container whose root file system is read-only.
+    result = podman("run", "--rm", *RESTRICTED, "--tmpfs", "/tmp:mode=1777",
+                    "--mount", f"type=bind,source={work},destination=/home/nhdev-dev",
                     "--entrypoint", "sh", DEV_PYTHON_IMAGE, "-c", script, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1000", "/home/nhdev-dev"]

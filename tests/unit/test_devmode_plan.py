@@ -11,6 +11,7 @@ import pytest
 from nhdev.devmode import names
 from nhdev.devmode.plan import (
     IDLE_COMMAND,
+    TMP_VOLUME,
     Backup,
     CacheDir,
     DevSpec,
@@ -82,6 +83,62 @@ def test_dev_container_recipe() -> None:
     assert volumes[names.WORKDIR_VOLUME] == {"name": names.WORKDIR_VOLUME, "emptyDir": {}}
     assert volumes[names.KEYS_VOLUME]["secret"] == {"secretName": "keys", "defaultMode": 0o444}
     assert sidecar["securityContext"] == {"runAsUser": 1000}, "the sidecar writes files as the app's user"
+
+
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+                        "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def restricted_pod_spec() -> dict[str, Any]:
+    pod = deployment()["spec"]["template"]["spec"]
+    pod["securityContext"] = copy.deepcopy(RESTRICTED_POD)
+    pod["containers"][0]["securityContext"] = copy.deepcopy(RESTRICTED_CONTAINER)
+    return pod
+
+
+def test_a_restricted_dev_container_keeps_its_restrictions_and_gets_a_writable_tmp() -> None:
+    pod = dev_pod_spec(restricted_pod_spec(), spec(), CLAIMS, "keys")
+    dev = pod["containers"][0]
+    assert dev["securityContext"] == RESTRICTED_CONTAINER
+    assert pod["securityContext"] == RESTRICTED_POD
+    mounts = {m["mountPath"]: m["name"] for m in dev["volumeMounts"]}
+    assert mounts["/tmp"] == TMP_VOLUME
+    assert {"name": TMP_VOLUME, "emptyDir": {}} in pod["volumes"]
+    sidecar = pod["containers"][-1]
+    assert "/tmp" not in {m["mountPath"] for m in sidecar["volumeMounts"]}, "the sidecar writes only the workDir"
+
+
+def test_the_sidecar_runs_under_the_dev_containers_restrictions_without_its_added_capabilities() -> None:
+    sidecar = dev_pod_spec(restricted_pod_spec(), spec(), CLAIMS, "keys")["containers"][-1]
+    assert sidecar["securityContext"] == {
+        "runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False, "seccompProfile": {"type": "RuntimeDefault"},
+        "capabilities": {"drop": ["ALL"]}}
+
+
+def test_no_tmp_volume_without_a_read_only_root_or_when_tmp_is_mounted_already() -> None:
+    plain = dev_pod_spec(deployment()["spec"]["template"]["spec"], spec(), CLAIMS, "keys")
+    assert TMP_VOLUME not in {v["name"] for v in plain["volumes"]}
+    own_tmp = restricted_pod_spec()
+    own_tmp["volumes"].append({"name": "scratch", "emptyDir": {"medium": "Memory"}})
+    own_tmp["containers"][0]["volumeMounts"].append({"name": "scratch", "mountPath": "/tmp"})
+    pod = dev_pod_spec(own_tmp, spec(), CLAIMS, "keys")
+    assert TMP_VOLUME not in {v["name"] for v in pod["volumes"]}
+    assert {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}["/tmp"] == "scratch"
+
+
+def test_restoring_a_restricted_workload_drops_the_tmp_volume() -> None:
+    live = deployment()
+    live["spec"]["template"]["spec"] = restricted_pod_spec()
+    original = strip_server_fields(live)
+    applied = plan_replace_in_place(live, spec(), SESSION, CLAIMS, "keys", "backup-x")
+    backup = Backup(kind="Deployment", name="api", original=original, dev_applied=applied)
+    restored, drifts = plan_restore(backup, {**applied, "metadata": {**applied["metadata"], "resourceVersion": "50"}})
+    assert drifts == []
+    assert restored["spec"]["template"] == original["spec"]["template"]
 
 
 def test_workdir_on_a_cache_dir_uses_its_claim_and_no_emptydir() -> None:

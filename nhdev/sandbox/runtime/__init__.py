@@ -1,12 +1,16 @@
 """Container runtimes for the sandbox kubelet: how a pod's processes are started, entered and stopped.
 
-Two runtimes share the :class:`Runtime` protocol:
+Three runtimes share the :class:`Runtime` protocol:
 
 - ``bwrap`` (:mod:`.bwrap`): every pod gets a network/UTS/IPC namespace held by a small holder
   process; every container is a bubblewrap sandbox joined to it, with the host root read-only,
   its volumes bound at their mountPaths and its own PID namespace.
 - ``process`` (:mod:`.process`): plain host processes, for machines without bubblewrap. Working
   directory and environment work; volumes are not remapped and all pods share the host network.
+- ``podman`` (:mod:`.podman`): real OCI images from podman's local store, a podman pod per pod
+  (loopback-only network), and the container's securityContext as podman options.
+
+What each runtime makes of a container's securityContext: :class:`SecurityContext`.
 
 Every process is started from the event loop's thread with ``PR_SET_PDEATHSIG`` so that nothing
 outlives the server, even when it is killed.
@@ -48,6 +52,42 @@ class Mount:
     read_only: bool = False
 
 
+@dataclass(frozen=True)
+class SecurityContext:
+    """A container's effective Kubernetes security context: the pod's ``securityContext`` under
+    the container's own (see ``container_config.security_context``).
+
+    Which runtime applies what:
+
+    - ``run_as_user``, ``run_as_group``: every runtime (``podman``: ``--user``; ``bwrap``: setpriv;
+      ``process``: setuid). A group without a user is ignored (the image's user keeps its group).
+    - ``run_as_non_root``: checked by the kubelet before a start, against the image's user where
+      the image list knows it (podman's images); never reaches a runtime as a flag.
+    - ``read_only_root_filesystem``, ``capabilities_add``/``capabilities_drop``,
+      ``allow_privilege_escalation`` (False: no_new_privs), ``supplementary_groups()``: the
+      ``podman`` runtime. ``bwrap`` has a read-only root and a fresh writable ``/tmp`` anyway, and
+      keeps the server's capabilities; ``process`` ignores them.
+    - ``privileged``: never honoured; the sandbox runs no privileged containers.
+    """
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool = False
+    read_only_root_filesystem: bool = False
+    allow_privilege_escalation: bool | None = None  # None: not set (Linux default: allowed)
+    privileged: bool = False
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+    supplemental_groups: tuple[int, ...] = ()  # the pod's supplementalGroups
+    fs_group: int | None = None  # the pod's fsGroup (volume ownership, and a supplementary group)
+
+    def supplementary_groups(self) -> tuple[int, ...]:
+        """The groups the container's processes get besides their own, as the kubelet passes
+        them: the pod's supplementalGroups, then fsGroup."""
+        groups = [*self.supplemental_groups, *([self.fs_group] if self.fs_group is not None else [])]
+        return tuple(dict.fromkeys(groups))
+
+
 @dataclass
 class ContainerConfig:
     """Everything a runtime needs to start one container instance."""
@@ -57,9 +97,16 @@ class ContainerConfig:
     env: dict[str, str]
     working_dir: str | None = None
     mounts: list[Mount] = field(default_factory=list)
-    run_as_user: int | None = None
-    run_as_group: int | None = None
+    security: SecurityContext = field(default_factory=SecurityContext)
     image: str = ""  # the image reference; only runtimes with an image store (podman) use it
+
+    @property
+    def run_as_user(self) -> int | None:
+        return self.security.run_as_user
+
+    @property
+    def run_as_group(self) -> int | None:
+        return self.security.run_as_group
 
 
 @dataclass

@@ -9,7 +9,9 @@ A container is ``podman run --rm --pod POD ...`` of an image from podman's local
 is pulled), *attached*: the ``podman run`` process we start carries the container's stdout and
 stderr (the kubelet writes the pod logs from them) and ends with the container's exit code.
 ``command`` becomes the entrypoint, so the image's own ENTRYPOINT never runs before it; the
-image's ENV, USER and WORKDIR apply unless the pod spec overrides them. As in the ``bwrap``
+image's ENV, USER and WORKDIR apply unless the pod spec overrides them; the securityContext
+becomes podman's options (``--user``, ``--read-only``, ``--cap-drop``/``--cap-add``,
+``no-new-privileges``, ``--group-add``: :func:`security_options`). As in the ``bwrap``
 runtime, a small init (``--init``, podman's catatonit) is the container's PID 1 and passes
 signals on, so a program that installs no SIGTERM handler still ends on SIGTERM (as PID 1 it
 would ignore it and wait out the grace period). SIGTERM and SIGKILL go straight to that init (its
@@ -102,6 +104,29 @@ def user_option(config: ContainerConfig) -> list[str]:
     return ["--user", f"{config.run_as_user}:{config.run_as_group}"]
 
 
+def security_options(config: ContainerConfig) -> list[str]:
+    """The securityContext as ``podman run`` options (see ``SecurityContext`` for what is not).
+
+    ``readOnlyRootFilesystem`` is ``--read-only`` without podman's writable tmpfs on /tmp, /var/tmp
+    and /run (``--read-only-tmpfs=false``): a kubelet adds none, the pod mounts an emptyDir where
+    it writes. Capabilities are dropped before they are added (podman's order, and the CRI's),
+    so ``drop: [ALL], add: [NET_BIND_SERVICE]`` leaves that one.
+    """
+    security = config.security
+    args = user_option(config)
+    for group in security.supplementary_groups():
+        args += ["--group-add", str(group)]
+    if security.read_only_root_filesystem:
+        args += ["--read-only", "--read-only-tmpfs=false"]
+    for capability in security.capabilities_drop:
+        args += ["--cap-drop", capability]
+    for capability in security.capabilities_add:
+        args += ["--cap-add", capability]
+    if security.allow_privilege_escalation is False:
+        args += ["--security-opt", "no-new-privileges"]
+    return args
+
+
 def container_env(config: ContainerConfig) -> dict[str, str]:
     """The variables passed with ``--env``: the spec's, without the sandbox's default HOME."""
     return {key: value for key, value in config.env.items()
@@ -113,7 +138,7 @@ def run_args(uid: str, image: str, config: ContainerConfig) -> list[str]:
     args = ["run", "--rm", "--replace", "--name", container_name(uid, config.name), "--pod", pod_name(uid),
             "--pull", "never", "--sig-proxy=false", "--log-driver", "none", "--init",
             "--label", f"{LABEL}=1", "--label", f"{LABEL}.pod-uid={uid}"]
-    args += user_option(config)
+    args += security_options(config)
     if config.working_dir:
         args += ["--workdir", config.working_dir]
     for key, value in container_env(config).items():
@@ -253,23 +278,42 @@ def image_exists(image: str, *, podman: str | None = None, env: dict[str, str] |
     return result.returncode == 0
 
 
+def image_user(image: str, *, podman: str | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The ``USER`` of ``image`` in podman's local store ("" when it names none); None when the
+    store does not have the image."""
+    if not image:
+        return None
+    command = [podman or shutil.which("podman") or "podman", "image", "inspect", "--format",
+               "{{.Config.User}}", image]
+    try:
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                env=podman_environment(env), timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 class PodmanImageStore:
-    """podman's local store as the sandbox's image list; a found image is remembered a while
-    (the kubelet asks before every container start)."""
+    """podman's local store as the sandbox's image list; a found image (and its user) is
+    remembered a while (the kubelet asks before every container start)."""
 
     def __init__(self, podman: str | None = None, env: dict[str, str] | None = None,
                  remember_seconds: float = 10.0) -> None:
         self.podman = podman
         self.env = env
         self.remember_seconds = remember_seconds
-        self._found: dict[str, float] = {}
+        self._found: dict[str, tuple[float, str]] = {}
+
+    def user(self, image: str) -> str | None:
+        found = self._found.get(image)
+        if found is not None and time.monotonic() - found[0] < self.remember_seconds:
+            return found[1]
+        user = image_user(image, podman=self.podman, env=self.env)
+        if user is None:
+            self._found.pop(image, None)
+        else:
+            self._found[image] = (time.monotonic(), user)
+        return user
 
     def exists(self, image: str) -> bool:
-        found_at = self._found.get(image)
-        if found_at is not None and time.monotonic() - found_at < self.remember_seconds:
-            return True
-        if image_exists(image, podman=self.podman, env=self.env):
-            self._found[image] = time.monotonic()
-            return True
-        self._found.pop(image, None)
-        return False
+        return self.user(image) is not None
