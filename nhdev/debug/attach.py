@@ -2,8 +2,10 @@
 
 The launch configurations are the ones each language's VS Code debugger expects for a remote
 attach (reference/nocalhost.md §8.2), with the path mapping done the modern way: debugpy
-``pathMappings``, Go ``substitutePath`` (``remotePath`` is legacy), node ``localRoot``/``remoteRoot``.
-Java needs none: the debugger maps classes to the workspace's sources itself.
+``pathMappings``, Go ``substitutePath`` over DAP to dlv itself (``debugAdapter: dlv-dap``; the
+legacy adapter and ``remotePath`` are what VS Code's Go extension would otherwise use for remote
+mode), node ``localRoot``/``remoteRoot``. Java needs none: the debugger maps classes to the
+workspace's sources itself.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ def _python(host: str, port: int, mapping: PathMapping) -> dict[str, Any]:
 
 
 def _go(host: str, port: int, mapping: PathMapping) -> dict[str, Any]:
-    return {"type": "go", "request": "attach", "mode": "remote", "host": host, "port": port,
+    # The preset's headless `dlv debug --accept-multiclient` answers DAP on its JSON-RPC port: a DAP
+    # client attaches with mode "remote". VS Code's Go extension still picks its legacy adapter
+    # for remote mode unless debugAdapter says dlv-dap.
+    return {"type": "go", "request": "attach", "mode": "remote", "debugAdapter": "dlv-dap",
+            "host": host, "port": port,
             "substitutePath": [{"from": mapping.local_root, "to": mapping.remote_root}]}
 
 

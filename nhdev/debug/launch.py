@@ -113,7 +113,7 @@ def start_debugging(target: ClusterTarget, pod: PodTarget, plan: DebugPlan, loca
     On failure everything started is stopped again, and the error carries the command's last output.
     """
     process = RemoteProcess.start(target, pod.namespace, pod.pod, pod.container, plan.command,
-                                  role="debug", on_output=on_output)
+                                  workdir=plan.work_dir, role="debug", on_output=on_output)
     forward: LocalForward | None = None
     try:
         forward = forwarder(pod, plan.remote_port)

@@ -44,7 +44,8 @@ PRESETS = MappingProxyType(
             debug_port=5678,
             dev_image="ghcr.io/nhdev/dev-python:3.12",
             run="python app.py",
-            debug="python -m debugpy --listen 0.0.0.0:5678 --wait-for-client app.py",
+            # Frozen stdlib modules (3.11+) can make debugpy miss breakpoints; it says so on every start.
+            debug="python -Xfrozen_modules=off -m debugpy --listen 0.0.0.0:5678 --wait-for-client app.py",
             app_port=8000,
             cache_dirs=(CacheDir("/home/nhdev-dev/.cache/pip", "5Gi"),),
             hot_reload_ignore=("__pycache__/", "*.pyc", ".venv/"),
