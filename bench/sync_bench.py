@@ -1,14 +1,20 @@
 """File sync benchmark: nhdev vs ``rsync -a`` over SSH vs syncthing, all on loopback.
 
-    .venv/bin/python bench/sync_bench.py [--files 10000] [--megabytes 200] [--edits 200]
+    .venv/bin/python bench/sync_bench.py [--files 10000] [--megabytes 200] [--edits 200] [--rounds 3]
+                                         [--dir /dev/shm] [--skip rsync|syncthing]
 
 Measures, for each tool: (1) edit-to-visible latency, p50/p99 over ``--edits`` edits (write a file
 locally, time until the destination holds the new content); (2) initial sync of a ``--files`` files,
 ``--megabytes`` MB tree into an empty destination; (3) a no-change resync of that tree. nhdev runs
-through a local ``nhdev-sidecar`` over SSH; rsync through a private ``sshd`` on a 127.0.0.1 port;
+through a local ``nhdev-sidecar`` over the session's own ``Tunnel`` (on a loopback TCP connection
+instead of a kube port-forward stream); rsync through a private ``sshd`` on a 127.0.0.1 port;
 syncthing as Nocalhost/Okteto configure it (two instances, fsWatcherDelayS 1, rescan 300 s, no
-discovery or relays). Missing tools are installed with apt-get when running as root; a tool that
-cannot run is skipped with the reason. Every process started here is stopped by its PID.
+discovery or relays). nhdev and rsync take turns, ``--rounds`` times (who goes first alternates),
+and the ratios printed are the medians of the rounds' ratios with their spread: on a shared
+machine the load changes from minute to minute. ``--dir /dev/shm`` puts the trees on a tmpfs,
+which takes the disk (and everyone else's use of it) out of the figures. Missing tools are
+installed with apt-get when running as root; a tool that cannot run is skipped with the reason.
+Every process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,15 +38,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from nhdev.sync.engine import SyncEngine
 from nhdev.sync.rules import IgnoreRules
+from nhdev.tunnel import Tunnel
 
 SIDECAR = Path(sys.executable).parent / "nhdev-sidecar"
-WINDOW = 16 * 1024 * 1024
 
 
 @dataclass
@@ -47,9 +53,17 @@ class Result:
     tool: str
     p50_ms: float | None = None
     p99_ms: float | None = None
-    initial_s: float | None = None
-    resync_s: float | None = None
+    initial_runs: list[float] = field(default_factory=list)
+    resync_runs: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def initial_s(self) -> float | None:
+        return statistics.median(self.initial_runs) if self.initial_runs else None
+
+    @property
+    def resync_s(self) -> float | None:
+        return statistics.median(self.resync_runs) if self.resync_runs else None
 
 
 # ---------------------------------------------------------------- helpers
@@ -144,33 +158,11 @@ def public_line(key: ed25519.Ed25519PrivateKey) -> str:
 # ---------------------------------------------------------------- nhdev
 
 
-class Link:
-    def __init__(self, port: int, client_key: Path) -> None:
-        self.port, self.key = port, paramiko.PKey.from_path(client_key)
-        self.generation = 0
-        self._transport: paramiko.Transport | None = None
-
-    def transport(self) -> paramiko.Transport:
-        if self._transport is None or not self._transport.is_active():
-            sock = socket.create_connection(("127.0.0.1", self.port))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            transport = paramiko.Transport(sock, default_window_size=WINDOW, default_max_packet_size=32768)
-            transport.start_client()
-            transport.auth_publickey("bench", self.key)
-            self._transport = transport
-            self.generation += 1
-        return self._transport
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-
 @contextlib.contextmanager
 def sidecar(work: Path) -> Iterator[tuple[int, Path, Path]]:
     keys = work / "keys"
     keys.mkdir()
-    write_key(keys / "ssh_host_ed25519_key")
+    (work / "host_key.pub").write_text(public_line(write_key(keys / "ssh_host_ed25519_key")))
     client = write_key(work / "client_key")
     (keys / "authorized_keys").write_text(public_line(client))
     root = work / "pod"
@@ -191,40 +183,65 @@ def sidecar(work: Path) -> Iterator[tuple[int, Path, Path]]:
         stop_process(process)
 
 
-def bench_nhdev(tree: Path, work: Path, edits: int) -> Result:
-    result = Result("nhdev")
-    with sidecar(work) as (port, key, pod_root):
-        link = Link(port, key)
-        local = work / "local"
-        shutil.copytree(tree, local, symlinks=True)
-        rules = IgnoreRules(local, "pattern")
+class NhdevRig:
+    """A local sidecar, and the session's own link to it: a ``Tunnel`` (its cipher, window and packet
+    sizes), over a loopback TCP connection instead of a kube port-forward stream."""
 
-        def engine() -> SyncEngine:
-            return SyncEngine(link, local, "/app", rules, state_dir=work / "state")
+    def __init__(self, tree: Path, work: Path) -> None:
+        self.tree, self.work = tree, work
+        self.result = Result("nhdev")
+        self._stack = contextlib.ExitStack()
 
-        first = engine()
+    def __enter__(self) -> NhdevRig:
+        port, key, self.pod_root = self._stack.enter_context(sidecar(self.work))
+        self.link = Tunnel(lambda: socket.create_connection(("127.0.0.1", port)), key,
+                           (self.work / "host_key.pub").read_text().strip()).start()
+        self._stack.callback(self.link.stop)
+        if not self.link.wait_connected(15):
+            raise RuntimeError(f"the tunnel did not connect: {self.link.state}")
+        self.local = self.work / "local"
+        shutil.copytree(self.tree, self.local, symlinks=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def engine(self, round_: int) -> SyncEngine:
+        return SyncEngine(self.link, self.local, f"/app{round_}", IgnoreRules(self.local, "pattern"),
+                          state_dir=self.work / f"state{round_}")
+
+    def round(self, round_: int) -> None:
+        """An initial sync into an empty directory, then a restart's resync of the unchanged tree."""
+        first = self.engine(round_)
         started = time.perf_counter()
         first.initial_sync()
-        result.initial_s = time.perf_counter() - started
+        self.result.initial_runs.append(time.perf_counter() - started)
         first.close()
-        again = engine()
+        again = self.engine(round_)
         started = time.perf_counter()
-        status = again.initial_sync()
-        result.resync_s = time.perf_counter() - started
-        result.notes.append(f"resync sent {status.counters.files_sent} files, hashed "
-                            f"{status.counters.hashed_files} here and {status.counters.remote_hashed_files} in the pod")
+        counters = again.initial_sync().counters
+        self.result.resync_runs.append(time.perf_counter() - started)
+        again.close()
+        note = (f"resync sent {counters.files_sent} files, hashed {counters.hashed_files} here and "
+                f"{counters.remote_hashed_files} in the pod")
+        if note not in self.result.notes:
+            self.result.notes.append(note)
+        if round_ > 0:
+            shutil.rmtree(self.pod_root / f"app{round_ - 1}")  # keep one copy on disk, outside the timing
+
+    def latency(self, edits: int, round_: int) -> None:
+        engine = self.engine(round_)
+        engine.initial_sync()
         stop = threading.Event()
-        runner = threading.Thread(target=again.run, args=(stop,), daemon=True)
+        runner = threading.Thread(target=engine.run, args=(stop,), daemon=True)
         runner.start()
         try:
-            latencies = measure_edits(edits, local, pod_root / "app")
+            latencies = measure_edits(edits, self.local, self.pod_root / f"app{round_}")
         finally:
             stop.set()
             runner.join(10)
-            again.close()
-            link.close()
-        result.p50_ms, result.p99_ms = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    return result
+            engine.close()
+        self.result.p50_ms, self.result.p99_ms = percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 # ---------------------------------------------------------------- rsync over OpenSSH
@@ -256,32 +273,71 @@ def sshd(work: Path) -> Iterator[tuple[int, Path]]:
         stop_process(process)
 
 
-def bench_rsync(tree: Path, work: Path, edits: int) -> Result:
-    result = Result("rsync -a over ssh")
-    reason = ensure_packages({"rsync": "rsync", "/usr/sbin/sshd": "openssh-server", "ssh": "openssh-client"})
-    if reason:
-        result.notes.append(f"skipped: {reason}")
-        return result
-    with sshd(work) as (port, key):
-        remote = work / "dest"
-        remote.mkdir()
-        user = os.environ.get("USER") or "root"
-        ssh = (f"ssh -p {port} -i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-               "-o LogLevel=ERROR -o BatchMode=yes")
+class RsyncRig:
+    """``rsync -a`` through a private ``sshd`` on a 127.0.0.1 port."""
 
-        def rsync(source: Path) -> float:
-            started = time.perf_counter()
-            subprocess.run(["rsync", "-a", "-e", ssh, f"{source}/", f"{user}@127.0.0.1:{remote}/"], check=True)
-            return time.perf_counter() - started
+    def __init__(self, tree: Path, work: Path) -> None:
+        self.tree, self.work = tree, work
+        self.result = Result("rsync -a over ssh")
+        self._stack = contextlib.ExitStack()
 
-        result.initial_s = rsync(tree)
-        result.resync_s = rsync(tree)
+    def __enter__(self) -> RsyncRig:
+        port, key = self._stack.enter_context(sshd(self.work))
+        self.user = os.environ.get("USER") or "root"
+        self.ssh = (f"ssh -p {port} -i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                    "-o LogLevel=ERROR -o BatchMode=yes")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def rsync(self, source: Path, dest: Path) -> float:
+        started = time.perf_counter()
+        subprocess.run(["rsync", "-a", "-e", self.ssh, f"{source}/", f"{self.user}@127.0.0.1:{dest}/"], check=True)
+        return time.perf_counter() - started
+
+    def round(self, round_: int) -> None:
+        dest = self.work / f"dest{round_}"
+        dest.mkdir()
+        self.result.initial_runs.append(self.rsync(self.tree, dest))
+        self.result.resync_runs.append(self.rsync(self.tree, dest))
+        if round_ > 0:
+            shutil.rmtree(self.work / f"dest{round_ - 1}")
+
+    def latency(self, edits: int, round_: int) -> None:
         # rsync has no watcher: the practical floor is one rsync of the tree per save.
-        latencies = measure_edits(min(edits, 20), tree, remote, after_write=lambda: rsync(tree), between=0)
-        result.p50_ms, result.p99_ms = percentile(latencies, 0.5), percentile(latencies, 0.99)
-        result.notes.append(f"latency = one rsync run per edit, {len(latencies)} edits")
-        shutil.rmtree(tree / "edits")
-    return result
+        dest = self.work / f"dest{round_}"
+        latencies = measure_edits(min(edits, 20), self.tree, dest, after_write=lambda: self.rsync(self.tree, dest),
+                                  between=0)
+        self.result.p50_ms, self.result.p99_ms = percentile(latencies, 0.5), percentile(latencies, 0.99)
+        self.result.notes.append(f"latency = one rsync run per edit, {len(latencies)} edits")
+        shutil.rmtree(self.tree / "edits")
+
+
+def side_by_side(tree: Path, work: Path, edits: int, rounds: int, with_rsync: bool) -> list[Result]:
+    """nhdev and rsync in turns, ``rounds`` times (who goes first alternates), then edit latencies:
+    the machine's load changes from minute to minute, so each round's ratio compares like with like."""
+    rigs: list[NhdevRig | RsyncRig] = [NhdevRig(tree, work / "nhdev")]
+    if with_rsync:
+        reason = ensure_packages({"rsync": "rsync", "/usr/sbin/sshd": "openssh-server", "ssh": "openssh-client"})
+        if reason:
+            print(f"rsync skipped: {reason}")
+        else:
+            rigs.append(RsyncRig(tree, work / "rsync"))
+    with contextlib.ExitStack() as stack:
+        for rig in rigs:
+            rig.work.mkdir()
+            stack.enter_context(rig)
+        for round_ in range(rounds):
+            for rig in rigs if round_ % 2 == 0 else rigs[::-1]:
+                os.sync()  # nobody's timing starts with the other's (or the tree's) writes still in flight
+                rig.round(round_)
+            print("round", round_ + 1, "  ".join(f"{rig.result.tool}: initial {rig.result.initial_runs[-1]:.2f} s, "
+                                                 f"resync {rig.result.resync_runs[-1]:.2f} s" for rig in rigs),
+                  flush=True)
+        for rig in rigs:
+            rig.latency(edits, rounds - 1)
+    return [rig.result for rig in rigs]
 
 
 # ---------------------------------------------------------------- syncthing, configured as Nocalhost does
@@ -350,12 +406,12 @@ def bench_syncthing(tree: Path, work: Path, edits: int, files: int) -> Result:
                 ["syncthing", "serve", "--home", str(home), "--no-browser", "--no-restart"], env=env,
                 stdout=(work / f"{side}.log").open("wb"), stderr=subprocess.STDOUT))
         wait_for_files(remote, files, timeout=float(os.environ.get('NHDEV_BENCH_SYNCTHING_TIMEOUT', 600)))
-        result.initial_s = time.perf_counter() - started
+        result.initial_runs.append(time.perf_counter() - started)
         gui = ports["local"][1]
         started = time.perf_counter()
         rest(gui, "/rest/db/scan?folder=nh-1", post=True)  # a full rescan is syncthing's resync
         wait_idle(gui)
-        result.resync_s = time.perf_counter() - started
+        result.resync_runs.append(time.perf_counter() - started)
         latencies = measure_edits(min(edits, 30), local, remote, timeout=30, between=0.05)
         result.p50_ms, result.p99_ms = percentile(latencies, 0.5), percentile(latencies, 0.99)
         result.notes.append(f"latency over {len(latencies)} edits (each waits out fsWatcherDelayS=1)")
@@ -409,11 +465,17 @@ def show(results: list[Result]) -> None:
     if len(results) < 2:
         return
     for other in results[1:]:
-        for label, mine, theirs in (("edit p50", ours.p50_ms, other.p50_ms), ("edit p99", ours.p99_ms, other.p99_ms),
-                                    ("initial", ours.initial_s, other.initial_s),
-                                    ("resync", ours.resync_s, other.resync_s)):
+        for label, mine, theirs in (("edit p50", ours.p50_ms, other.p50_ms), ("edit p99", ours.p99_ms, other.p99_ms)):
             if mine and theirs:
                 print(f"nhdev / {other.tool}: {label} {mine / theirs:.2f}x")
+        for label, my_runs, their_runs in (("initial", ours.initial_runs, other.initial_runs),
+                                           ("resync", ours.resync_runs, other.resync_runs)):
+            ratios = [mine / theirs for mine, theirs in zip(my_runs, their_runs, strict=False) if theirs]
+            if len(ratios) == 1:
+                print(f"nhdev / {other.tool}: {label} {ratios[0]:.2f}x")
+            elif ratios:  # run side by side, round by round: the median ratio and the spread
+                print(f"nhdev / {other.tool}: {label} {statistics.median(ratios):.2f}x (median of {len(ratios)} "
+                      f"rounds; {min(ratios):.2f}x-{max(ratios):.2f}x)")
     print(f"goals: p50 < 50 ms: {ours.p50_ms is not None and ours.p50_ms < 50}; "
           f"p99 < 200 ms: {ours.p99_ms is not None and ours.p99_ms < 200}")
 
@@ -423,27 +485,29 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--megabytes", type=int, default=200)
     parser.add_argument("--edits", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="initial syncs and resyncs of nhdev and rsync, in turns (reported: medians)")
     parser.add_argument("--skip", action="append", default=[], choices=["rsync", "syncthing"])
+    parser.add_argument("--dir", help="where the trees go (default: the temp directory); a tmpfs such as "
+                                      "/dev/shm takes the disk, and other programs' use of it, out of the figures")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="nhdev-sync-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nhdev-sync-bench-", dir=args.dir) as scratch:
         work = Path(scratch)
         tree = work / "tree"
         make_tree(tree, args.files, args.megabytes * 1024 * 1024)
         print(f"tree: {args.files} files, {args.megabytes} MB; cpus: {os.cpu_count()}", flush=True)
-        results = []
-        for name, run in (("nhdev", lambda w: bench_nhdev(tree, w, args.edits)),
-                          ("rsync", lambda w: bench_rsync(tree, w, args.edits)),
-                          ("syncthing", lambda w: bench_syncthing(tree, w, args.edits, args.files))):
-            if name in args.skip:
-                continue
-            (work / name).mkdir()
+        results = side_by_side(tree, work, args.edits, max(1, args.rounds), "rsync" not in args.skip)
+        show(results)
+        print(flush=True)
+        if "syncthing" not in args.skip:
+            (work / "syncthing").mkdir()
             try:
-                results.append(run(work / name))
+                results.append(bench_syncthing(tree, work / "syncthing", args.edits, args.files))
             except Exception as exc:  # one tool failing must not hide the others' numbers
-                results.append(Result(name, notes=[f"failed: {type(exc).__name__}: {exc}"]))
+                results.append(Result("syncthing", notes=[f"failed: {type(exc).__name__}: {exc}"]))
             show(results[-1:])
             print(flush=True)
-        show(results)
+            show(results)
     return 0
 
 

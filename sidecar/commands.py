@@ -94,6 +94,7 @@ def default_registry() -> CommandRegistry:
     registry.register("sync-manifest", sync_remote.sync_manifest, "stream the manifest of a sync root")
     registry.register("sync-apply", sync_remote.sync_apply, "apply a stream of sync entries to a sync root")
     registry.register("sync-read", sync_remote.sync_read, "stream the named entries of a sync root")
+    registry.register("sync-blocks", sync_remote.sync_blocks, "block digests of files in a sync root (deltas)")
     registry.register("sync-watch", sync_remote.sync_watch, "stream changes made under a sync root")
     return registry
 

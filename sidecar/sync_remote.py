@@ -1,4 +1,4 @@
-"""The pod side of file sync: ``nhdev-sidecar sync-manifest|sync-apply|sync-read|sync-watch ROOT``.
+"""The pod side of file sync: ``nhdev-sidecar sync-manifest|apply|blocks|read|watch ROOT``.
 
 ``ROOT`` is a client path (confined like every other path) naming the synced directory; all paths
 on the wire are relative to it. The framing is ``sidecar.sync_wire``.
@@ -9,13 +9,21 @@ on the wire are relative to it. The framing is ``sidecar.sync_wire``.
   in ``ROOT/.nhdev-sync-index``, so an unchanged tree is not read again; ``tree_id`` is created with
   that index and tells a client whether this is still the tree it synced with (a replaced pod with
   an empty volume has a new one).
-- ``sync-apply``: reads entries from stdin (``file`` + content, ``dir``, ``symlink``, ``delete``,
-  ``commit``) and applies them. A file is written to a temporary name in its directory and renamed
-  over the real name only after its whole content arrived and matched the sender's SHA-256, so the
-  real name never shows a partial file. An entry carrying ``expect`` (the digest both sides last
-  agreed on) is two-way: if the pod's copy changed since, it is renamed to
-  ``NAME.nhdev-conflict-<UTC time>`` before being replaced (file), or kept (delete). Only entries
-  that did not simply succeed get a response; ``commit`` answers with the batch's counts.
+- ``sync-apply``: reads entries from stdin (``file`` + content, ``patch`` + content, ``attr``,
+  ``dir``, ``symlink``, ``delete``, ``commit``) and applies them. A file is written to a temporary
+  name in its directory (``sidecar.sync_files``) and renamed over the real name only after its
+  whole content arrived and matched the sender's SHA-256, so the real name never shows a partial
+  file; a ``patch`` (a block delta, see ``sync_wire``) is checked the same way on the whole result.
+  ``attr`` sets the mode and mtime of a file whose content (``digest``) the pod already has. A
+  ``dir`` gets its mode and mtime at ``commit``, after the files written into it. An entry carrying
+  ``expect`` (the digest both sides last agreed on) is two-way: if the pod's copy changed since,
+  it is renamed to ``NAME.nhdev-conflict-<UTC time>`` before being replaced (file), or kept
+  (delete). Only entries that did not simply succeed get a response (``error``, ``conflict``,
+  ``kept``, or ``stale``: an ``attr`` or ``patch`` the pod's file no longer fits, so the client
+  sends the whole file); ``commit`` answers with the batch's counts.
+- ``sync-blocks``: reads ``{"path"}`` requests until ``{"end": true}``, then answers each with
+  ``{"path", "size", "digest", "blocks": [SHA-256 of each BLOCK_SIZE block]}`` (or ``"missing"``):
+  what a client needs to send a ``patch`` (a block delta, see ``sync_wire``) instead of a file.
 - ``sync-read``: reads ``{"path"}`` requests until ``{"end": true}``, then streams each entry back in
   the ``sync-apply`` format (``missing`` for paths that are gone).
 - ``sync-watch``: streams ``{"changes": [entry | {"path", "kind": "gone"}]}`` for changes made in
@@ -32,6 +40,7 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -41,12 +50,15 @@ import stat
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sidecar.confinement import PathEscape
+from sidecar import sync_files
 from sidecar.sync_wire import (
+    BLOCK_NUMBER,
+    BLOCK_SIZE,
     CHUNK_SIZE,
     INDEX_NAME,
     TEMP_PREFIX,
@@ -71,6 +83,10 @@ WATCH_QUIET_SECONDS = 0.010
 WATCH_MAX_DELAY_SECONDS = 0.100
 POLL_INTERVAL_SECONDS = 1.0
 SAVE_INTERVAL_SECONDS = 2.0
+WRITERS = 4  # threads writing received files (creating files is mostly waiting on the file system)
+BUFFERED_FILE_BYTES = 1024 * 1024  # files up to this size are read whole and written by the pool
+GROUP_FILES, GROUP_BYTES = 32, 2 * 1024 * 1024  # small files go to the pool in groups (one task each)
+MAX_PENDING_GROUPS = 2 * WRITERS  # so at most ~16 MB of content waits for the pool
 
 
 # ---------------------------------------------------------------- the tree and its index
@@ -334,26 +350,243 @@ def _source(stdin: Any) -> Any:
 
 def _apply(io: CommandIO, tree: RemoteTree) -> int:
     reader = FrameReader(_source(io.stdin))
-    applied = failed = 0
-    while (header := reader.header()) is not None:
-        if header.get("op") == "commit":
-            io.stdout.write(encode_header({"commit": header.get("batch"), "applied": applied, "failed": failed}))
-            io.stdout.flush()
-            applied = failed = 0
-            tree.save_if_due()
-            continue
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="sync-write") as pool:
+        batch = _Batch(io, tree, pool)
         try:
-            response = _apply_entry(io, tree, header, reader)
-        except (EntryRefused, OSError, ValueError, KeyError, TypeError) as exc:
-            response = {"path": header.get("path"), "error": _reason(exc)}
-        if response is None:
-            applied += 1
-        else:
-            failed += "error" in response
-            applied += "error" not in response
-            io.stdout.write(encode_header(response))
+            while (header := reader.header()) is not None:
+                if header.get("op") == "commit":
+                    batch.commit(header.get("batch"))
+                    tree.save_if_due()
+                else:
+                    batch.entry(header, reader)
+        finally:
+            batch.drain()  # files already received whole are still written: each one is complete
     tree.save()
     return 0
+
+
+@dataclass
+class _Job:
+    """A small file, received whole, waiting to be written by the pool."""
+
+    header: dict[str, Any]
+    relative: str
+    path: str
+    mode: int
+    mtime: int
+    content: list[bytes]
+    trailer: dict[str, Any]
+
+
+class _Batch:
+    """The entries of one batch, applied as they arrive.
+
+    Files of up to ``BUFFERED_FILE_BYTES`` are read whole from the stream and written by a small
+    thread pool, in groups of up to ``GROUP_FILES`` (creating a file is mostly waiting on the file
+    system: several at once overlap that), so reading the stream seldom waits on the disk; bigger
+    files are streamed to disk by the reading thread. Symlinks and deletes wait for the pending
+    writes first (they may replace or remove what those write). Directory permissions and mtimes are
+    set at ``commit``, deepest first, after the files in them were written (which changes a
+    directory's mtime, and a read-only mode would refuse them). Only entries that did not simply
+    succeed get a response, all of them just before the commit's own.
+    """
+
+    def __init__(self, io: CommandIO, tree: RemoteTree, pool: ThreadPoolExecutor) -> None:
+        self.io, self.tree, self.pool = io, tree, pool
+        self.pending: list[Future[list[tuple[str, dict[str, Any] | BaseException | None]]]] = []
+        self.group: list[_Job] = []
+        self.group_bytes = 0
+        self.slots = threading.BoundedSemaphore(MAX_PENDING_GROUPS)
+        self.dirs: dict[str, tuple[str, int, int | None]] = {}  # host path -> (relative, mode, mtime)
+        self.responses: list[dict[str, Any]] = []
+        self.applied = self.failed = 0
+        # Resolved parent directories (relative -> host path), so the files of one directory do not
+        # each resolve every component again. Kept for one batch, and forgotten whenever an entry
+        # may change what a path resolves to (a directory, a symlink or a delete).
+        self.parents: dict[str, str] = {}
+
+    def resolve(self, relative: str) -> str:
+        parent_relative, _, name = relative.rpartition("/")
+        parent = self.parents.get(parent_relative)
+        if parent is None or not name or name in (".", "..") or is_private_name(relative):
+            path = _resolve(self.io, self.tree, relative)
+            self.parents[parent_relative] = os.path.dirname(path)
+            return path
+        _check_plain(relative)
+        return os.path.join(parent, name)
+
+    def entry(self, header: dict[str, Any], reader: FrameReader) -> None:
+        relative = header.get("path")
+        try:
+            op = header.get("op")
+            if op == "file":
+                self._file(header, reader)
+                return
+            if not isinstance(relative, str):
+                raise EntryRefused("entry without a path")
+            if op in ("symlink", "delete"):
+                self.parents.clear()
+            path = self.resolve(relative)
+            if op == "dir":
+                response, replaced = _apply_dir(self.tree, relative, path)
+                if replaced:  # a symlink (or file) became a directory: paths under it resolve anew
+                    self.parents.clear()
+                self.parents[relative] = path
+                mtime = header.get("mtime_ns")
+                self.dirs[path] = (relative, int(header["mode"]), int(mtime) if mtime is not None else None)
+            elif op == "attr":
+                response = _apply_attr(self.tree, header, relative, path)
+            elif op == "patch":
+                response = self._patch(header, relative, path, reader)
+            elif op == "symlink":
+                self.drain()
+                response = _apply_symlink(self.io, self.tree, header, relative, path)
+            elif op == "delete":
+                self.drain()
+                response = _apply_delete(self.tree, header, relative, path)
+            else:
+                raise EntryRefused(f"unknown op {op!r}")
+        except (EntryRefused, OSError, ValueError, KeyError, TypeError) as exc:
+            response = {"path": relative, "error": _reason(exc)}
+        self._note(response)
+
+    def _file(self, header: dict[str, Any], reader: FrameReader) -> None:
+        relative = header.get("path")
+        try:
+            if not isinstance(relative, str):
+                raise EntryRefused("entry without a path")
+            path = self.resolve(relative)
+            mode, mtime = int(header["mode"]), int(header["mtime_ns"])
+        except (EntryRefused, OSError, ValueError, KeyError, TypeError):
+            reader.skip_content()
+            raise
+        content = reader.content()
+        head, whole = _read_up_to(content, BUFFERED_FILE_BYTES)
+        if whole:
+            self.group.append(_Job(header, relative, path, mode, mtime, head, reader.trailer))
+            self.group_bytes += sum(len(chunk) for chunk in head)
+            if len(self.group) >= GROUP_FILES or self.group_bytes >= GROUP_BYTES:
+                self._submit_group()
+            return
+        stream = itertools.chain(head, content)
+        try:
+            self._note(self._write(header, relative, path, mode, mtime, stream, lambda: reader.trailer))
+        except (EntryRefused, OSError) as exc:
+            for _ in content:  # the rest of this file's frames, so the stream stays in step
+                pass
+            self._note({"path": relative, "error": _reason(exc)})
+
+    def _patch(self, header: dict[str, Any], relative: str, path: str, reader: FrameReader) -> dict[str, Any] | None:
+        """A block delta against the file at ``path`` (written by the reading thread: it streams).
+        If that cannot be done (the file here is not the one the client compared against, or is
+        gone), the answer is ``stale`` and the client sends the whole file instead."""
+        content = reader.content()
+        try:
+            size, mode, mtime = int(header["size"]), int(header["mode"]), int(header["mtime_ns"])
+            base = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                blocks = (_numbered_block(chunk) for chunk in content)
+                written = sync_files.patch_temp(path, base, size, BLOCK_SIZE, blocks, mode, mtime,
+                                                lambda digest: _check_trailer(reader.trailer, digest))
+            finally:
+                os.close(base)
+        except (EntryRefused, OSError, ValueError, KeyError, TypeError):
+            for _ in content:  # whatever is left of this entry's frames, so the stream stays in step
+                pass
+            return {"path": relative, "stale": self.tree.describe(relative) or {"path": relative, "kind": "gone"}}
+        try:
+            response = _set_aside_conflict(self.tree, header, relative, path, written.digest)
+            sync_files.commit(written.temp, path)
+        except BaseException:
+            sync_files.discard(written.temp)
+            raise
+        self.tree.record(relative, written.stat, written.digest, written.written_at_ns)
+        return response
+
+    def _submit_group(self) -> None:
+        if not self.group:
+            return
+        group, self.group, self.group_bytes = self.group, [], 0
+        self.slots.acquire()
+        future = self.pool.submit(self._write_group, group)
+        future.add_done_callback(lambda _: self.slots.release())
+        self.pending.append(future)
+
+    def _write_group(self, group: list[_Job]) -> list[tuple[str, dict[str, Any] | BaseException | None]]:
+        done: list[tuple[str, dict[str, Any] | BaseException | None]] = []
+        for job in group:
+            try:
+                done.append((job.relative, self._write(job.header, job.relative, job.path, job.mode, job.mtime,
+                                                       job.content, job.trailer.copy)))
+            except (EntryRefused, OSError, ValueError, KeyError, TypeError) as exc:
+                done.append((job.relative, exc))
+        return done
+
+    def _write(self, header: dict[str, Any], relative: str, path: str, mode: int, mtime: int,
+               content: Iterable[bytes], trailer: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        sync_files.make_parent(path)
+        written = sync_files.write_temp(path, content, mode, mtime, lambda digest: _check_trailer(trailer(), digest))
+        try:
+            response = _set_aside_conflict(self.tree, header, relative, path, written.digest)
+            try:
+                sync_files.commit(written.temp, path)
+            except IsADirectoryError:
+                shutil.rmtree(path)
+                self.tree.forget(relative, subtree=True)
+                sync_files.commit(written.temp, path)
+        except BaseException:
+            sync_files.discard(written.temp)
+            raise
+        self.tree.record(relative, written.stat, written.digest, written.written_at_ns)
+        return response
+
+    def _note(self, response: dict[str, Any] | None) -> None:
+        if response is None:
+            self.applied += 1
+            return
+        self.failed += "error" in response
+        self.applied += "error" not in response
+        self.responses.append(response)
+
+    def drain(self) -> None:
+        """Write what is waiting, wait for every pending write and note how it went."""
+        self._submit_group()
+        pending, self.pending = self.pending, []
+        for future in pending:
+            for relative, outcome in future.result():
+                if isinstance(outcome, BaseException):
+                    outcome = {"path": relative, "error": _reason(outcome)}
+                self._note(outcome)
+
+    def commit(self, batch: Any) -> None:
+        self.drain()
+        self.parents.clear()
+        for path, (relative, mode, mtime) in sorted(self.dirs.items(), key=lambda item: -item[0].count(os.sep)):
+            try:
+                sync_files.set_directory_attributes(path, mode, mtime)
+            except OSError as exc:
+                self._note({"path": relative, "error": _reason(exc)})
+        self.dirs.clear()
+        out = bytearray()
+        for response in self.responses:
+            out += encode_header(response)
+        out += encode_header({"commit": batch, "applied": self.applied, "failed": self.failed})
+        self.io.stdout.write(bytes(out))
+        self.io.stdout.flush()
+        self.responses.clear()
+        self.applied = self.failed = 0
+
+
+def _read_up_to(content: Iterator[bytes], limit: int) -> tuple[list[bytes], bool]:
+    """Chunks of ``content`` until more than ``limit`` bytes were read; and whether that was all."""
+    head: list[bytes] = []
+    size = 0
+    for chunk in content:
+        head.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return head, False
+    return head, True
 
 
 def _reason(exc: BaseException) -> str:
@@ -362,79 +595,21 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _apply_entry(io: CommandIO, tree: RemoteTree, header: dict[str, Any],
-                 reader: FrameReader) -> dict[str, Any] | None:
-    op = header.get("op")
-    relative = header.get("path")
-    if op == "file":
-        return _apply_file(io, tree, header, reader)
-    if not isinstance(relative, str):
-        raise EntryRefused("entry without a path")
-    path = _resolve(io, tree, relative)
-    if op == "dir":
-        return _apply_dir(tree, relative, path, int(header["mode"]))
-    if op == "symlink":
-        return _apply_symlink(io, tree, header, relative, path)
-    if op == "delete":
-        return _apply_delete(tree, header, relative, path)
-    raise EntryRefused(f"unknown op {op!r}")
+def _check_plain(relative: str) -> None:
+    if relative.startswith("/") or "\x00" in relative or any(part in ("", ".", "..") for part in relative.split("/")):
+        raise EntryRefused(f"not a plain relative path: {relative!r}")
+    if is_private_name(relative):
+        raise EntryRefused(f"reserved name: {relative!r}")
 
 
 def _resolve(io: CommandIO, tree: RemoteTree, relative: str) -> str:
     """The host path of ``relative`` under the tree; refuses escapes, the root itself, private names."""
-    if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
-        raise EntryRefused(f"not a plain relative path: {relative!r}")
-    if is_private_name(relative):
-        raise EntryRefused(f"reserved name: {relative!r}")
+    _check_plain(relative)
     path = io.confinement.resolve(os.path.join(io.confinement.client_view(tree.root), relative),
                                   follow_symlinks=False)
     if not (path.startswith(tree.root + os.sep)):
         raise EntryRefused(f"path resolves outside the sync root: {relative!r}")
     return path
-
-
-def _apply_file(io: CommandIO, tree: RemoteTree, header: dict[str, Any], reader: FrameReader) -> dict[str, Any] | None:
-    relative = header.get("path")
-    try:
-        if not isinstance(relative, str):
-            raise EntryRefused("entry without a path")
-        path = _resolve(io, tree, relative)
-        _make_parent(path)
-    except (EntryRefused, PathEscape, OSError):
-        reader.skip_content()
-        raise
-    temp = _temp_name(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        digest = hashlib.sha256()
-        written_at = time.time_ns()
-        for chunk in reader.content():
-            digest.update(chunk)
-            _write_all(fd, chunk)
-        _check_trailer(reader.trailer, digest.hexdigest())
-        os.fchmod(fd, int(header["mode"]) & 0o7777)
-        mtime = int(header["mtime_ns"])
-        os.utime(fd, ns=(mtime, mtime))
-        written = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    os.close(fd)
-    response = _set_aside_conflict(tree, header, relative, path, digest.hexdigest())
-    try:
-        os.replace(temp, path)
-    except IsADirectoryError:
-        shutil.rmtree(path)
-        tree.forget(relative, subtree=True)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    tree.record(relative, written, digest.hexdigest(), written_at)
-    return response
 
 
 def _check_trailer(trailer: dict[str, Any], digest: str) -> None:
@@ -444,21 +619,20 @@ def _check_trailer(trailer: dict[str, Any], digest: str) -> None:
         raise EntryRefused("content does not match the sender's SHA-256")
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _temp_name(path: str) -> str:
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f"{TEMP_PREFIX}{name[:60]}-{secrets.token_hex(4)}")
-
-
-def _make_parent(path: str) -> None:
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, exist_ok=True)
+def _apply_attr(tree: RemoteTree, header: dict[str, Any], relative: str, path: str) -> dict[str, Any] | None:
+    """A file whose content is already here and only its mode (and mtime) changed: no content sent.
+    If the content here is not the one named (the pod changed it), the client must send it: ``stale``."""
+    checked_at = time.time_ns()
+    current = tree.describe(relative)
+    if current is None or current["kind"] != "file" or current["digest"] != header.get("digest"):
+        return {"path": relative, "stale": current or {"path": relative, "kind": "gone"}}
+    mtime = header.get("mtime_ns")
+    try:
+        sync_files.set_attributes(path, int(header["mode"]), int(mtime) if mtime is not None else None)
+    except PermissionError:  # a file the sidecar does not own (made in the pod): a new copy will do
+        return {"path": relative, "stale": current}
+    tree.record(relative, os.lstat(path), str(current["digest"]), checked_at)
+    return None
 
 
 def _set_aside_conflict(tree: RemoteTree, header: dict[str, Any], relative: str, path: str,
@@ -477,19 +651,21 @@ def _set_aside_conflict(tree: RemoteTree, header: dict[str, Any], relative: str,
     return {"path": relative, "conflict": os.path.relpath(aside, tree.root).replace(os.sep, "/")}
 
 
-def _apply_dir(tree: RemoteTree, relative: str, path: str, mode: int) -> dict[str, Any] | None:
+def _apply_dir(tree: RemoteTree, relative: str, path: str) -> tuple[dict[str, Any] | None, bool]:
+    """Make sure a directory is at ``path`` (its mode and mtime are set at commit); and whether
+    something else (a file, a symlink) was there."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
+    replaced = st is not None and not stat.S_ISDIR(st.st_mode)
+    if replaced:
         os.unlink(path)
         tree.forget(relative)
         st = None
     if st is None:
         os.makedirs(path, exist_ok=True)
-    os.chmod(path, mode & 0o7777)
-    return None
+    return None, replaced
 
 
 def _apply_symlink(io: CommandIO, tree: RemoteTree, header: dict[str, Any], relative: str,
@@ -500,9 +676,9 @@ def _apply_symlink(io: CommandIO, tree: RemoteTree, header: dict[str, Any], rela
     io.confinement.check_link_target(path, target)
     if not os.path.realpath(os.path.join(os.path.dirname(path), target)).startswith(tree.root + os.sep):
         raise EntryRefused(f"symlink target leaves the sync root: {target!r}")
-    _make_parent(path)
+    sync_files.make_parent(path)
     response = _set_aside_conflict(tree, header, relative, path, target)
-    temp = _temp_name(path)
+    temp = sync_files.temp_name(path)
     os.symlink(target, temp)
     try:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -540,6 +716,50 @@ def _apply_delete(tree: RemoteTree, header: dict[str, Any], relative: str, path:
         os.unlink(path)
     tree.forget(relative, subtree=stat.S_ISDIR(st.st_mode))
     return None
+
+
+def _numbered_block(chunk: bytes) -> tuple[int, bytes]:
+    if len(chunk) < BLOCK_NUMBER.size:
+        raise ValueError("a patch frame without its block number")
+    return BLOCK_NUMBER.unpack_from(chunk)[0], chunk[BLOCK_NUMBER.size:]
+
+
+# ---------------------------------------------------------------- sync-blocks
+
+
+def _blocks(io: CommandIO, tree: RemoteTree) -> int:
+    reader = FrameReader(_source(io.stdin))
+    wanted: list[str] = []
+    while (header := reader.header()) is not None and not header.get("end"):
+        wanted.append(str(header.get("path", "")))
+    for relative in wanted:
+        io.stdout.write(encode_header(_block_digests(io, tree, relative)))
+    io.stdout.write(encode_header({"end": True}))
+    io.stdout.flush()
+    return 0
+
+
+def _block_digests(io: CommandIO, tree: RemoteTree, relative: str) -> dict[str, Any]:
+    try:
+        path = _resolve(io, tree, relative)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (EntryRefused, OSError):
+        return {"path": relative, "missing": True}
+    try:
+        hashed_at = time.time_ns()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return {"path": relative, "missing": True}
+        whole, blocks = hashlib.sha256(), []
+        while block := os.read(fd, BLOCK_SIZE):
+            whole.update(block)
+            blocks.append(hashlib.sha256(block).hexdigest())
+    except OSError:
+        return {"path": relative, "missing": True}
+    finally:
+        os.close(fd)
+    tree.record(relative, st, whole.hexdigest(), hashed_at)
+    return {"path": relative, "size": st.st_size, "digest": whole.hexdigest(), "blocks": blocks}
 
 
 # ---------------------------------------------------------------- sync-read
@@ -762,4 +982,5 @@ def _poll_changes(io: CommandIO, tree: RemoteTree, stop: threading.Event) -> Non
 sync_manifest = _command("sync-manifest", _manifest)
 sync_apply = _command("sync-apply", _apply)
 sync_read = _command("sync-read", _read)
+sync_blocks = _command("sync-blocks", _blocks)
 sync_watch = _command("sync-watch", _watch)

@@ -25,8 +25,17 @@ HEADER = b"H"
 DATA = b"D"
 END = b"E"
 CHUNK_SIZE = 256 * 1024
+CHANNEL_READ = 16 * 1024 * 1024  # take all a channel holds: paramiko moves the rest of its buffer per read
 MAX_FRAME = 8 * 1024 * 1024  # a header or trailer larger than this is a broken stream, not data
 _PREFIX = struct.Struct(">cI")
+
+# Block deltas: a file both sides have (at least DELTA_MIN_BYTES on each) is compared in blocks of
+# BLOCK_SIZE, and only the blocks that differ are sent, each as one ``D`` frame that starts with its
+# block number (8 bytes, big-endian); the receiver copies its old file, writes those blocks in and
+# checks the result against the trailer's SHA-256 of the whole new file.
+BLOCK_SIZE = 256 * 1024
+DELTA_MIN_BYTES = 2 * 1024 * 1024
+BLOCK_NUMBER = struct.Struct(">Q")
 
 INDEX_NAME = ".nhdev-sync-index"  # the sidecar's persisted index, in the root: never synced
 TEMP_PREFIX = ".nhdev-tmp-"  # files being received, on either side: never synced
@@ -58,8 +67,11 @@ def conflict_name(path: str) -> str:
     return candidate
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps(**options) makes one per call
+
+
 def encode_header(value: dict[str, Any]) -> bytes:
-    payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogateescape")
+    payload = _JSON.encode(value).encode("utf-8", "surrogateescape")
     return _PREFIX.pack(HEADER, len(payload)) + payload
 
 
@@ -67,8 +79,13 @@ def encode_data(chunk: bytes) -> bytes:
     return _PREFIX.pack(DATA, len(chunk)) + chunk
 
 
+def data_prefix(length: int) -> bytes:
+    """The start of a ``D`` frame of ``length`` bytes (to write before the chunk, without joining them)."""
+    return _PREFIX.pack(DATA, length)
+
+
 def encode_end(trailer: dict[str, Any]) -> bytes:
-    payload = json.dumps(trailer, separators=(",", ":")).encode()
+    payload = _JSON.encode(trailer).encode("utf-8", "surrogateescape")
     return _PREFIX.pack(END, len(payload)) + payload
 
 
@@ -136,7 +153,10 @@ class FrameReader:
 
 class ChannelSource:
     """Reads a paramiko channel through one growing buffer: paramiko's file wrapper copies its
-    buffer on every read, which made small reads of a fast stream cost more than the data."""
+    buffer on every read, which made small reads of a fast stream cost more than the data; and
+    each ``recv`` takes everything the channel holds (``CHANNEL_READ``), because a smaller one
+    makes paramiko move the whole remainder of its buffer (up to the window, megabytes) to the front.
+    """
 
     def __init__(self, channel: Any) -> None:
         self._channel = channel
@@ -145,7 +165,7 @@ class ChannelSource:
 
     def read(self, size: int = -1, /) -> bytes:
         while len(self._buffer) - self._start < size:
-            chunk = self._channel.recv(max(CHUNK_SIZE, size))
+            chunk = self._channel.recv(max(CHANNEL_READ, size))
             if not chunk:
                 break
             if self._start:
@@ -153,7 +173,8 @@ class ChannelSource:
                 self._start = 0
             self._buffer += chunk
         end = min(len(self._buffer), self._start + size)
-        data = bytes(self._buffer[self._start:end])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[self._start:end])  # one copy (slicing the bytearray would make two)
         self._start = end
         return data
 

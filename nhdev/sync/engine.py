@@ -17,6 +17,7 @@ compared again from the index and a fresh manifest, which is how nothing is miss
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import queue
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -45,7 +47,7 @@ from nhdev.sync.protocol import ApplyChannel, BatchResult, LinkLost, Op, RemoteW
 from nhdev.sync.rules import IgnoreRules
 from nhdev.sync.status import SyncProgress, SyncStatus
 from nhdev.sync.watcher import Watcher
-from sidecar.sync_wire import FrameReader, conflict_name
+from sidecar.sync_wire import DELTA_MIN_BYTES, FrameReader, conflict_name
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,10 @@ class SyncEngine:
             snapshot.warnings = list(self._status.warnings)
             snapshot.counters = type(self._status.counters)(**self._status.counters.__dict__)
             return snapshot
+
+    def request_full_compare(self) -> None:
+        """Compare the whole tree with the pod again soon, on the worker thread (a user's "resync")."""
+        self._inbox.put(("rescan", None))
 
     def initial_sync(self, progress: ProgressCallback | None = None) -> SyncStatus:
         """Compare the whole tree with the pod and make them equal; raises LinkLost if the link is down."""
@@ -231,15 +237,17 @@ class SyncEngine:
             if progress is not None:
                 progress(SyncProgress("scanning", count))
 
-        self.index.scan(scanned)
+        self.index.scan(scanned, defer_hashing=True)
         manifest = read_manifest(transport, self.remote_root)
-        self._count_hashing(manifest.hashed_files)
         if manifest.tree_id != self.tree_id:  # a new pod (or a wiped volume): nothing is common any more
             self.base, self.tree_id = {}, manifest.tree_id
         self.remote = {p: e for p, e in manifest.entries.items() if not self.rules.ignored(p, is_dir=e.kind == "dir")}
+        self.index.hash(self._hash_needed())
+        self._count_hashing(manifest.hashed_files)
         paths = set(self.index.entries) | set(self.remote)
         plan = reconcile(paths, self.index.entries, self.remote, self.base, direction=self.direction,
                          delete_protection=self.delete_protection, prune=self.prune)
+        self._replace_spelling_twins(plan)
         self._set(state="syncing")
         self._execute(plan, transport, progress)
         self.index.settle()
@@ -252,6 +260,51 @@ class SyncEngine:
         self._set(state="idle", progress=None, last_synced_at=time.time(), last_error="")
         for path, reason in self.index.refused.items():
             self._warn(f"not synced: {path}: {reason}")
+
+    def _hash_needed(self) -> list[str]:
+        """The files the scan left unhashed whose digest the comparison needs. One-way: where the pod
+        has a file of the same size (any other difference is a send, and sending hashes). Two-way:
+        wherever the pod or the last agreed state has the path (whether it moved is the question)."""
+        needed: list[str] = []
+        for path in self.index.unhashed:
+            theirs = self.remote.get(path)
+            if self.direction == "sendReceive":
+                if theirs is not None or path in self.base:
+                    needed.append(path)
+            elif theirs is not None and theirs.kind == "file" and theirs.size == self.index.entries[path].size:
+                needed.append(path)
+        return needed
+
+    def _spelling_twins(self, paths: Iterable[str]) -> list[str]:
+        """Pod-only paths that are another Unicode normalization of a local path the pod lacks (a
+        name from a macOS tree, say NFD, where the pod holds NFC): the local spelling replaces them,
+        in one-way always, in two-way when the content is the same (so no second, identical-looking
+        name appears in the pod). Paths here are compared as bytes otherwise."""
+        wanted: dict[str, str] = {}
+        for path in paths:
+            if not path.isascii() and path not in self.remote:
+                wanted[unicodedata.normalize("NFC", path)] = path
+        if not wanted:
+            return []
+        twins: list[str] = []
+        for theirs_path, theirs in self.remote.items():
+            if theirs_path.isascii() or theirs_path in self.index.entries:
+                continue
+            ours_path = wanted.get(unicodedata.normalize("NFC", theirs_path))
+            ours = self.index.entries.get(ours_path or "")
+            if ours is None or ours_path == theirs_path:
+                continue
+            if self.direction == "send" or (ours.hashed and ours.signature == theirs.signature):
+                twins.append(theirs_path)
+        return twins
+
+    def _replace_spelling_twins(self, plan: Plan) -> None:
+        for twin in self._spelling_twins(self.index.entries):
+            if twin in plan.fetch:
+                plan.fetch.remove(twin)
+            if twin not in plan.delete_remote:
+                plan.delete_remote.append(twin)
+            plan.agreed.pop(twin, None)
 
     def _count_hashing(self, remote_hashed: int) -> None:
         with self._status_lock:
@@ -273,9 +326,9 @@ class SyncEngine:
         started = time.monotonic()
         transport = self._transport()
         present = [p for p in changed if p in self.index.entries]
-        gone = [p for p in changed if p not in self.index.entries]
+        gone = [p for p in changed if p not in self.index.entries] + self._spelling_twins(present)
         self._set(state="syncing")
-        self._send(transport, present, gone, conflicted={})
+        self._send(transport, present, gone, conflicted={}, touch_parents=True)
         self._set(state="idle", last_batch_ms=round((time.monotonic() - started) * 1000, 2),
                   last_synced_at=time.time())
 
@@ -295,7 +348,9 @@ class SyncEngine:
                 paths.append(relative)
         if not paths:
             return
-        self.index.refresh(paths)
+        # Only these paths here: a directory's change in the pod (its mode, its mtime) is no reason
+        # to walk everything under it; what changed below it comes as changes of its own.
+        self.index.refresh(paths, subtrees=False)
         view = {p: self.remote.get(p) for p in paths}
         plan = reconcile(paths, self.index.entries, view, self.base, direction=self.direction,
                          delete_protection=self.delete_protection)
@@ -323,8 +378,9 @@ class SyncEngine:
             copies = self._fetch(transport, plan.conflicts, set_aside=True)
             extra_sends += copies
             conflicted = {p: self.remote[p].digest for p in plan.conflicts if p in self.remote}
-        if plan.fetch:
-            extra_sends += self._fetch(transport, plan.fetch, set_aside=False)
+        fetch = self._apply_pod_modes(plan.fetch)
+        if fetch:
+            extra_sends += self._fetch(transport, fetch, set_aside=False)
         self._delete_local(plan.delete_local)
         sends = [*plan.send, *plan.conflicts, *extra_sends]
         self._send(transport, sends, plan.delete_remote, conflicted=conflicted, progress=progress)
@@ -336,23 +392,53 @@ class SyncEngine:
         agreed = self.base.get(path)
         return agreed[1] if agreed is not None else ""
 
-    def _ops(self, sends: Iterable[str], deletes: Iterable[str], conflicted: dict[str, str]) -> list[Op]:
+    def _ops(self, sends: Iterable[str], deletes: Iterable[str], conflicted: dict[str, str], *,
+             touch_parents: bool = False, whole: bool = False) -> list[Op]:
         ops: list[Op] = []
-        for path in sorted(set(deletes), key=lambda p: (-p.count("/"), p)):  # children before parents
+        sends, deletes = set(sends), set(deletes)
+        for path in sorted(deletes, key=lambda p: (-p.count("/"), p)):  # children before parents
             ops.append(Op("delete", path, None, self._expect(path)))
-        for path in sorted(set(sends)):  # parents before children
-            entry = self.index.entries.get(path)
+        touched = self._touched_parents(sends | deletes, sends) if touch_parents else {}
+        for path in sorted(sends | set(touched)):  # parents before children
+            entry = touched.get(path) or self.index.entries.get(path)
             if entry is None:
                 continue
             expect = conflicted.get(path, self._expect(path)) if self.direction == "sendReceive" else None
-            ops.append(Op(entry.kind, path, entry, expect))
+            kind = entry.kind
+            theirs = self.remote.get(path)
+            if kind == "file" and not whole and path not in conflicted and theirs is not None and theirs.kind == "file":
+                if entry.hashed and theirs.digest == entry.digest:
+                    kind = "attr"  # the pod has this content: only the mode (and mtime) goes
+                elif min(entry.size, theirs.size) >= DELTA_MIN_BYTES:
+                    kind = "patch"  # the pod has another version: only the blocks that differ go
+            ops.append(Op(kind, path, entry, expect))
         return ops
 
+    def _touched_parents(self, paths: set[str], sends: set[str]) -> dict[str, Entry]:
+        """The directories holding ``paths`` as they are here now, so the pod's get the same mtime
+        (adding or removing a name changes a directory's mtime; rsync -a keeps them equal)."""
+        parents: dict[str, Entry] = {}
+        for path in paths:
+            parent = path.rpartition("/")[0]
+            known = self.index.entries.get(parent)
+            if not parent or parent in sends or parent in parents or known is None or known.kind != "dir":
+                continue
+            try:
+                st = os.lstat(self.local_root / parent)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                parents[parent] = Entry("dir", 0, st.st_mtime_ns, stat.S_IMODE(st.st_mode), "", st.st_ino)
+        return parents
+
     def _send(self, transport: paramiko.Transport, sends: Iterable[str], deletes: Iterable[str], *,
-              conflicted: dict[str, str], progress: ProgressCallback | None = None) -> None:
-        ops = self._ops(sends, deletes, conflicted)
+              conflicted: dict[str, str], progress: ProgressCallback | None = None,
+              touch_parents: bool = False, whole: bool = False) -> None:
+        sends, deletes = list(sends), list(deletes)
+        ops = self._ops(sends, deletes, conflicted, touch_parents=touch_parents, whole=whole)
         if not ops:
             return
+        touched = {op.path for op in ops if op.kind == "dir"}.difference(sends)
         channel = self._apply_channel(transport)
         channel.on_file_progress = self._progress_counter(ops, progress)
         try:
@@ -360,19 +446,21 @@ class SyncEngine:
         finally:
             channel.on_file_progress = None
         self._record_sent(result)
+        if result.stale:  # the pod's file changed under a mode-only update or a delta: send it whole
+            self._send(transport, list(result.stale), [], conflicted={}, whole=True)
         follow_up = list(result.conflicts.values()) + list(result.kept)
         if follow_up and self.direction == "sendReceive":
             extra = self._fetch(transport, follow_up, set_aside=False)
             if extra:
                 self._send(transport, extra, [], conflicted={})
-        changed = sorted(set(result.sent) | set(result.deleted))
+        changed = sorted((set(result.sent) | set(result.deleted)) - touched)  # a touched parent is no change
         if changed:
             self._notify(changed)
 
     def _progress_counter(self, ops: list[Op], progress: ProgressCallback | None) -> Callable[[int], None] | None:
         if progress is None:
             return None
-        files = [op for op in ops if op.kind == "file" and op.entry is not None]
+        files = [op for op in ops if op.kind in ("file", "patch") and op.entry is not None]
         total = SyncProgress("sending", 0, len(files), 0, sum(op.entry.size for op in files if op.entry))
         last = [0.0]
 
@@ -397,6 +485,11 @@ class SyncEngine:
         for path, entry in result.kept.items():
             self.remote[path] = entry
             self.base.pop(path, None)
+        for path, stale in result.stale.items():
+            if stale is None:
+                self.remote.pop(path, None)
+            else:
+                self.remote[path] = stale
         for path, aside in result.conflicts.items():
             self._warn(f"conflict: {path} changed in the pod and here; the pod's version is kept as {aside}")
         for path, reason in result.errors.items():
@@ -404,7 +497,9 @@ class SyncEngine:
         with self._status_lock:
             counters = self._status.counters
             counters.batches += 1
-            counters.files_sent += sum(1 for e in result.sent.values() if e.kind == "file")
+            counters.files_sent += sum(1 for e in result.sent.values() if e.kind == "file") - len(result.attributes)
+            counters.attributes_sent += len(result.attributes)
+            counters.files_patched += len(result.patched)
             counters.bytes_sent += result.bytes_sent
             counters.deleted_remote += len(result.deleted)
             counters.conflicts += len(result.conflicts)
@@ -436,6 +531,33 @@ class SyncEngine:
             self._warn(f"pod changes are polled: {self._remote_watch.reason}")
 
     # ---------------------------------------------------------------- writing here
+
+    def _apply_pod_modes(self, paths: list[str]) -> list[str]:
+        """Fetches that are only a mode change (the content here is the pod's) are done here, without
+        reading the file from the pod; returns the paths still to fetch."""
+        to_fetch: list[str] = []
+        for relative in paths:
+            ours, theirs = self.index.entries.get(relative), self.remote.get(relative)
+            if (ours is None or theirs is None or ours.kind != "file" or theirs.kind != "file" or not ours.hashed
+                    or ours.digest != theirs.digest):
+                to_fetch.append(relative)
+                continue
+            try:
+                path = local_path(self.local_root, relative)
+                if not self._unchanged_here(relative, path):
+                    to_fetch.append(relative)
+                    continue
+                os.chmod(path, theirs.mode & 0o7777)
+            except (LocalRefused, OSError):
+                to_fetch.append(relative)
+                continue
+            entry = dataclasses.replace(ours, mode=theirs.mode & 0o7777)
+            self.index.record(relative, entry)
+            self.base[relative] = entry.signature
+            self._state_dirty = True
+            with self._status_lock:
+                self._status.counters.attributes_fetched += 1
+        return to_fetch
 
     def _fetch(self, transport: paramiko.Transport, paths: list[str], *, set_aside: bool) -> list[str]:
         """Bring the pod's entries here; returns local paths that now need sending (conflict copies,

@@ -8,11 +8,14 @@ The counters (``hashed_files``, ``hashed_bytes``, ``reused``) are what tests and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from nhdev.sync.rules import IgnoreRules
 
 RACY_MARGIN_NS = 50_000_000
 HASH_BLOCK = 1024 * 1024
+HASH_THREADS = 4  # hashlib and reads release the GIL: a few files at once use every core
 
 Signature = tuple[str, str, int]  # kind, digest (symlink: target), permission bits
 
@@ -34,6 +38,11 @@ class Entry:
     digest: str  # SHA-256 hex for files, the target for symlinks, "" for directories
     ino: int = 0
     hashed_at_ns: int = 0
+
+    @property
+    def hashed(self) -> bool:
+        """False for a file the scan has not hashed yet (``LocalIndex.unhashed``)."""
+        return self.kind != "file" or bool(self.digest)
 
     @property
     def signature(self) -> Signature:
@@ -104,23 +113,51 @@ class LocalIndex:
         self.rules = rules
         self.entries: dict[str, Entry] = entries or {}
         self.refused: dict[str, str] = {}  # path -> why it is not synced (escaping symlinks, special files)
+        self.unhashed: set[str] = set()  # files a scan found changed and left for ``hash`` (digest "")
         self.hashed_files = 0
         self.hashed_bytes = 0
         self.reused = 0
 
     # ---------------------------------------------------------------- full scan
 
-    def scan(self, progress: Callable[[int], None] | None = None) -> None:
-        """Walk the whole tree; hash only what the index cannot vouch for."""
+    def scan(self, progress: Callable[[int], None] | None = None, *, defer_hashing: bool = False) -> None:
+        """Walk the whole tree; hash only what the index cannot vouch for.
+
+        With ``defer_hashing`` those files are not read now: their entries have an empty digest and
+        their paths are in ``unhashed``, for the caller to ``hash`` the ones a comparison needs (a
+        file the pod does not have is hashed while it is sent, not twice).
+        """
         seen: dict[str, Entry] = {}
         self.refused = {}
+        self.unhashed = set()
         for relative, st in self._walk(""):
-            entry = self._entry_for(relative, st)
+            entry = self._entry_for(relative, st, defer_hashing=defer_hashing)
             if entry is not None:
                 seen[relative] = entry
+                if not entry.hashed:
+                    self.unhashed.add(relative)
                 if progress is not None and len(seen) % 500 == 0:
                     progress(len(seen))
         self.entries = seen
+
+    def hash(self, paths: Iterable[str]) -> None:
+        """Hash the given ``unhashed`` files now, several at a time."""
+        wanted = sorted(p for p in paths if p in self.unhashed)
+        self.unhashed.difference_update(wanted)
+        if len(wanted) < 8:
+            hashed = [self._hash(p) for p in wanted]
+        else:
+            with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="nhdev-hash") as pool:
+                hashed = list(pool.map(self._hashed_entry, wanted))
+            for entry in hashed:
+                if entry is not None:
+                    self.hashed_files += 1
+                    self.hashed_bytes += entry.size
+        for relative, entry in zip(wanted, hashed, strict=True):
+            if entry is None:
+                self.entries.pop(relative, None)  # gone (or no longer a file) since the scan
+            else:
+                self.entries[relative] = entry
 
     def _walk(self, relative_dir: str) -> Iterator[tuple[str, os.stat_result]]:
         """(relative path, lstat) of everything not ignored under ``relative_dir``, parents first."""
@@ -146,7 +183,7 @@ class LocalIndex:
                 if is_dir:
                     pending.append(relative)
 
-    def _entry_for(self, relative: str, st: os.stat_result) -> Entry | None:
+    def _entry_for(self, relative: str, st: os.stat_result, *, defer_hashing: bool = False) -> Entry | None:
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             return Entry("dir", 0, st.st_mtime_ns, mode, "", st.st_ino)
@@ -162,28 +199,73 @@ class LocalIndex:
         known = self.entries.get(relative)
         if known is not None and known.kind == "file" and known.trusted_for(st):
             self.reused += 1
-            return known
+            mode = stat.S_IMODE(st.st_mode)  # a chmod changes neither size nor mtime
+            return known if known.mode == mode else dataclasses.replace(known, mode=mode)
+        if defer_hashing:
+            return Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), "", st.st_ino, 0)
         return self._hash(relative)
 
     def _hash(self, relative: str) -> Entry | None:
+        entry = self._hashed_entry(relative)
+        if entry is not None:
+            self.hashed_files += 1
+            self.hashed_bytes += entry.size
+        return entry
+
+    def _hashed_entry(self, relative: str) -> Entry | None:
         hashed = hash_file(self.root / relative)
         if hashed is None:
             return None
         digest, st, started = hashed
-        self.hashed_files += 1
-        self.hashed_bytes += st.st_size
         return Entry("file", st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), digest, st.st_ino, started)
 
     # ---------------------------------------------------------------- incremental
 
-    def refresh(self, paths: Iterable[str]) -> list[str]:
-        """Look at ``paths`` again (a directory with everything under it); the paths whose entry changed."""
+    def refresh(self, paths: Iterable[str], *, subtrees: bool = True) -> list[str]:
+        """Look at ``paths`` again (a directory with everything under it, unless not ``subtrees``);
+        the paths whose entry changed.
+
+        A path is first spelled as its directory lists it (``listed_spelling``), so an event in
+        another Unicode normalization never indexes the same file twice.
+        """
         changed: list[str] = []
         for relative in sorted(set(paths)):
-            changed.extend(self._refresh_one(relative))
+            spelled = self.listed_spelling(relative)
+            if spelled != relative:
+                if relative in self.entries:
+                    changed.extend(self._forget(relative))
+                relative = spelled
+            changed.extend(self._refresh_one(relative, subtrees))
         return list(dict.fromkeys(changed))
 
-    def _refresh_one(self, relative: str) -> list[str]:
+    def listed_spelling(self, relative: str) -> str:
+        """``relative`` with each name as its directory lists it.
+
+        Names are bytes here and in the pod (Linux keeps NFC ``é`` and NFD ``e\u0301`` apart, and so
+        does sync when both exist), but macOS file systems match names regardless of normalization
+        and its events may spell a name differently from the listing: such a name is mapped to the
+        one listed entry with the same NFC form. ASCII paths need no listing.
+        """
+        if relative.isascii():
+            return relative
+        parts = relative.split("/")
+        for i, part in enumerate(parts):
+            if part.isascii():
+                continue
+            try:
+                names = os.listdir(self.root.joinpath(*parts[:i]))
+            except OSError:
+                break
+            if part in names:
+                continue
+            wanted = unicodedata.normalize("NFC", part)
+            matches = [n for n in names if not n.isascii() and unicodedata.normalize("NFC", n) == wanted]
+            if len(matches) != 1:
+                break
+            parts[i] = matches[0]
+        return "/".join(parts)
+
+    def _refresh_one(self, relative: str, subtree: bool = True) -> list[str]:
         try:
             st = os.lstat(self.root / relative)
         except (FileNotFoundError, NotADirectoryError):
@@ -193,7 +275,7 @@ class LocalIndex:
             return []
         self.refused.pop(relative, None)
         changed = self._update(relative, self._entry_for(relative, st))
-        if is_dir:
+        if is_dir and subtree:
             seen = {relative}
             for below, below_st in self._walk(relative):
                 seen.add(below)
@@ -231,8 +313,9 @@ class LocalIndex:
         return below
 
     def record(self, relative: str, entry: Entry) -> None:
-        """An entry sync itself just wrote (fetched from the pod), so its own write is no change."""
+        """An entry sync itself just wrote (fetched from the pod), or read and hashed while sending it."""
         self.entries[relative] = entry
+        self.unhashed.discard(relative)
 
     def settle(self) -> None:
         """Rehash racy entries once their mtime is safely in the past, so the next start trusts them."""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.sync_wire import TEMP_PREFIX, FrameReader, is_private_name
+from sidecar import sync_files
+from sidecar.sync_wire import FrameReader, is_private_name
 
 
 class LocalRefused(Exception):
@@ -32,10 +29,6 @@ def local_path(root: Path, relative: str) -> Path:
     return path
 
 
-def _temp_for(path: Path) -> Path:
-    return path.with_name(f"{TEMP_PREFIX}{path.name[:60]}-{secrets.token_hex(4)}")
-
-
 @dataclass(frozen=True)
 class Received:
     temp: Path  # the content, under a private name beside its destination
@@ -45,48 +38,31 @@ class Received:
 
 
 def receive_file(path: Path, reader: FrameReader, mode: int, mtime_ns: int) -> Received:
-    """Stream file content from ``reader`` into a temp file beside ``path``.
-
-    The caller renames it into place with ``commit`` (or elsewhere) once it decided it may.
-    """
+    """Stream file content from ``reader`` into a temp file beside ``path`` (``sidecar.sync_files``,
+    the same code the sidecar writes with). The caller renames it into place with ``commit`` (or
+    elsewhere) once it decided it may."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_for(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        digest = hashlib.sha256()
-        written_at = time.time_ns()
-        for chunk in reader.content():
-            digest.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-        if "abort" in reader.trailer or reader.trailer.get("sha256") != digest.hexdigest():
+
+    def check(digest: str) -> None:
+        if "abort" in reader.trailer or reader.trailer.get("sha256") != digest:
             raise LocalRefused(f"incomplete content from the pod: {reader.trailer.get('abort', 'digest mismatch')}")
-        os.fchmod(fd, mode & 0o7777)
-        os.utime(fd, ns=(mtime_ns, mtime_ns))
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    os.close(fd)
-    return Received(temp, digest.hexdigest(), st, written_at)
+
+    written = sync_files.write_temp(str(path), reader.content(), mode, mtime_ns, check)
+    return Received(Path(written.temp), written.digest, written.stat, written.written_at_ns)
 
 
 def commit(temp: Path, path: Path) -> None:
     """Rename ``temp`` over ``path``; a directory in the way stays (IsADirectoryError)."""
-    os.replace(temp, path)
+    sync_files.commit(str(temp), str(path))
 
 
 def discard(temp: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(temp)
+    sync_files.discard(str(temp))
 
 
 def make_symlink(path: Path, target: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_for(path)
+    temp = Path(sync_files.temp_name(str(path)))
     os.symlink(target, temp)
     try:
         commit(temp, path)

@@ -14,9 +14,12 @@ class SyncCounters:
     """Cumulative since the engine started; tests assert on these rather than on time."""
 
     batches: int = 0
-    files_sent: int = 0
+    files_sent: int = 0  # with their content
+    attributes_sent: int = 0  # files of which only mode and mtime were sent (the pod had the content)
+    files_patched: int = 0  # of files_sent: sent as block deltas against the pod's version
     bytes_sent: int = 0
     files_fetched: int = 0
+    attributes_fetched: int = 0  # mode changes made in the pod, applied here without fetching content
     bytes_fetched: int = 0
     deleted_remote: int = 0
     deleted_local: int = 0

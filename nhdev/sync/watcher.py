@@ -16,7 +16,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import DirModifiedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -28,6 +42,11 @@ LIMIT_HINT = ("too few inotify watches for this tree ({dirs} directories, limit 
               "Raise the limit: sudo sysctl fs.inotify.max_user_watches=524288 "
               "(persist it in /etc/sysctl.d/)")
 POLL_INTERVAL = 0.5
+# What can change a synced entry. Leaving out opens and closes after reading keeps inotify from
+# reporting every file anything reads (sync itself while sending, an IDE indexing the tree).
+EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileAttribEvent, DirAttribEvent, FileClosedEvent,
+    FileDeletedEvent, DirDeletedEvent, FileMovedEvent, DirMovedEvent]
 WATCH_SHARE = 0.8  # leave room for the editor's and other tools' watches
 
 
@@ -78,7 +97,7 @@ class Watcher:
 
     def start(self) -> None:
         handler = _Handler(self)
-        self._observer.schedule(handler, str(self.root), recursive=True)
+        self._observer.schedule(handler, str(self.root), recursive=True, event_filter=EVENTS)
         try:
             self._observer.start()
         except OSError as exc:
@@ -87,7 +106,7 @@ class Watcher:
             self.mode = "polling"
             self.hint = LIMIT_HINT.format(dirs="this many", limit=inotify_limit())
             self._observer = PollingObserver(timeout=POLL_INTERVAL)
-            self._observer.schedule(handler, str(self.root), recursive=True)
+            self._observer.schedule(handler, str(self.root), recursive=True, event_filter=EVENTS)
             self._observer.start()
         self._flusher.start()
 

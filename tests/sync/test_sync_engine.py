@@ -6,51 +6,14 @@ import hashlib
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from sidecar.sync_wire import CONFLICT_MARK, FrameReader, encode_data, encode_end, encode_header
-from tests.sync.conftest import Running, SyncRig, tree_of, wait_until
+from tests.sync.conftest import Running, SyncRig, wait_until
+from tests.sync.trees import make_big_file, make_tree, synced, tree_of
 
 pytestmark = pytest.mark.timeout(120)
-
-BIG = 200 * 1024 * 1024
-
-
-def make_tree(root: Path, files: int) -> None:
-    """Nested dirs, unicode and space names, empty dirs, exec bits, symlinks in and out of the root."""
-    for i in range(files):
-        directory = root / f"pkg {i % 25}" / f"ünïcødé-{i % 7}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / (f"file {i}.py" if i % 3 else f"naïve-ñame-{i}.txt")
-        path.write_bytes(f"print({i})\n".encode() * (1 + i % 13))
-        if i % 10 == 0:
-            path.chmod(0o755)
-    for i in range(5):
-        (root / "empty" / f"e{i}").mkdir(parents=True)
-    os.symlink("pkg 1/ünïcødé-1", root / "inside-dir-link")
-    os.symlink("../pkg 2/ünïcødé-2/file 2.py", root / "pkg 1" / "inside-file-link")
-    os.symlink("/etc/passwd", root / "escaping-absolute")
-    os.symlink("../../../../etc", root / "pkg 3" / "escaping-relative")
-
-
-def make_big_file(path: Path, size: int = BIG) -> str:
-    """A sparse file with random blocks scattered through it; returns its SHA-256."""
-    with path.open("wb") as f:
-        f.truncate(size)
-        for offset in range(0, size, 16 * 1024 * 1024):
-            f.seek(offset)
-            f.write(os.urandom(64 * 1024))
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def synced(tree: dict[str, tuple[str, int, str]]) -> dict[str, tuple[str, int, str]]:
-    return {p: v for p, v in tree.items() if "escaping" not in p}
 
 
 def test_initial_sync_then_a_restart_sends_and_hashes_nothing(rig: SyncRig) -> None:
@@ -280,5 +243,7 @@ def test_the_sidecar_refuses_paths_and_links_that_escape(rig: SyncRig) -> None:
     channel.close()
     assert len(responses) == 8 and all("error" in r for r in responses)
     assert header == {"commit": 1, "applied": 0, "failed": 8}
+    # The command saves its index as it ends (through a temporary name): wait for that, then look.
+    wait_until(lambda: not list(rig.pod.glob(".nhdev-tmp-index-*")), what="the index saved")
     assert os.listdir(rig.sidecar.root) == ["app"] and set(os.listdir(rig.pod)) <= {".nhdev-sync-index"}
     assert not (rig.tmp / "outside.txt").exists() and not (rig.sidecar.root / "outside.txt").exists()

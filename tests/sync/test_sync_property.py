@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sidecar.sync_wire import CONFLICT_MARK
-from tests.sync.conftest import Running, SyncRig, tree_of, wait_until
+from tests.sync.conftest import Running, SyncRig, wait_until
+from tests.sync.trees import tree_of
 
 pytestmark = pytest.mark.timeout(120)
 
