@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit deps venv clean images test-containers
+.PHONY: demo test lint typecheck unit deps venv clean images test-containers test-ide test-extension extension
 
 demo: deps
 	$(BIN)/nhdev demo
@@ -12,7 +12,9 @@ demo: deps
 # The container tests run when podman can be installed (root with apt); else a line says why not.
 test: deps lint typecheck
 	$(BIN)/pytest -q
+	@./scripts/test-extension --if-possible
 	@./scripts/test-containers --if-possible
+	@./scripts/test-ide --if-possible
 
 # nhdev's base, dev-python and sidecar images, built locally into podman's store (cached).
 images:
@@ -21,6 +23,15 @@ images:
 # Real containers: `make images`, then tests/containers on the podman runtime.
 test-containers: venv
 	@./scripts/test-containers
+
+# The VS Code extension: unit tests (node --test) and vscode_extension/nhdev-<version>.vsix.
+test-extension extension:
+	@./scripts/test-extension
+
+# The VS Code extension in real VS Code (code-server + headless Chromium); installs its deps (cached).
+# It also runs the extension's unit tests and packages the .vsix.
+test-ide: venv
+	@./scripts/test-ide
 
 lint: venv
 	$(BIN)/ruff check nhdev sidecar tests bench

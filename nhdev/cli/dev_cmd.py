@@ -28,7 +28,8 @@ def cluster_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-n", "--namespace", default=None, help="Namespace (default: the context's)."),
         click.option("--context", default=None, help="Kube context (default: current-context)."),
         click.option("--kubeconfig", default=None, help="Kubeconfig file(s) (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text"),
+        click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                     help="Text for people, or json: one JSON document on stdout (progress goes to stderr)."),
     ]):
         fn = option(fn)
     return fn
@@ -39,9 +40,8 @@ def _engine(kubeconfig: str | None, context: str | None, namespace: str | None, 
     target = resolve_target(kubeconfig, context, namespace)
     kube = KubeRest(api_client(target))
 
-    def progress(message: str) -> None:
-        if output == "text":
-            click.echo(f"  · {message}", err=True)
+    def progress(message: str) -> None:  # on stderr in both formats: an IDE shows it while it waits
+        click.echo(f"  · {message}", err=True)
 
     return DevModeEngine(kube, target.namespace, current_identity(), progress=progress), kube
 
@@ -52,15 +52,22 @@ def _emit(output: str, data: dict[str, Any] | list[Any], text: str) -> None:
 
 @click.group()
 def dev() -> None:
-    """Dev mode: swap a workload for a dev container (replace) or run a private copy (duplicate)."""
+    """Dev mode: swap a workload for a dev container (replace) or run a private copy (duplicate).
+
+    WORKLOAD is NAME or KIND/NAME (deployment, statefulset, daemonset, job, cronjob, pod, or their
+    kubectl short forms); without it, the dev config's name and serviceType are used.
+    """
 
 
 @dev.command()
 @click.argument("workload", required=False)
-@click.option("--mode", type=click.Choice(["replace", "duplicate"]), default="replace", show_default=True)
+@click.option("--mode", type=click.Choice(["replace", "duplicate"]), default="replace", show_default=True,
+              help="replace: the workload itself runs the dev container (one developer at a time); "
+                   "duplicate: a private copy that no Service selects, the original keeps serving.")
 @click.option("--container", "-c", default=None, help="Container to develop in (default: config, or the only one).")
-@click.option("--image", default=None, help="Dev image (overrides the config).")
-@click.option("--config", "config_path", default=None, help="Dev config file (default: .nhdev/config.yaml).")
+@click.option("--image", default=None, help="Dev image (overrides dev.image of the config).")
+@click.option("--config", "config_path", default=None,
+              help="Dev config file (default: .nhdev/config.yaml or .nocalhost/config.yaml, here or above).")
 @click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
               help="Seconds to wait for the dev pod.")
 @click.option("--no-session", is_flag=True, help="Do not start the background session (tunnel, forwards).")
@@ -69,8 +76,12 @@ def dev() -> None:
 def start(workload: str | None, mode: str, container: str | None, image: str | None, config_path: str | None,
           timeout: float, no_session: bool, foreground: bool, namespace: str | None, context: str | None,
           kubeconfig: str | None, output: str) -> None:
-    """Put WORKLOAD (NAME or KIND/NAME) into dev mode and wait for its dev pod, then start its session
-    (the tunnel to the pod and every portForward entry) in the background."""
+    """Put WORKLOAD (NAME or KIND/NAME) into dev mode and wait for its dev pod, then start its session.
+
+    The session runs in the background: one tunnel to the pod's sidecar, file sync of the project
+    (the directory holding .nhdev/) into workDir, and every portForward entry of the config. Run
+    again, it resumes your own dev mode; someone else's is refused (use --mode duplicate).
+    """
     if no_session and foreground:
         raise UsageError("--foreground and --no-session exclude each other")
     service = _service(config_path, workload, image)
@@ -99,7 +110,7 @@ def start(workload: str | None, mode: str, container: str | None, image: str | N
         workload=str(ref), session_id=result.session, dev_container=result.dev_container,
         forwards=[f.text() for f in container_config.dev.port_forward], config_path=_config_file(config_path),
         service=service.name if service else None, container=container_config.name,
-        local_root=str(Path.cwd()))
+        local_root=str(Path.cwd()), mode=result.mode)
     if foreground:
         click.echo(text, err=True)
         _run_foreground(session_spec)
@@ -203,11 +214,16 @@ def _ref(workload: str | None, config_path: str | None) -> WorkloadRef:
 @click.argument("workload", required=False)
 @click.option("--force", is_flag=True, help="End a session that someone else started.")
 @click.option("--session", "session_id", default=None, help="Which duplicate to end (default: yours).")
-@click.option("--config", "config_path", default=None)
+@click.option("--config", "config_path", default=None,
+              help="Dev config file (default: .nhdev/config.yaml or .nocalhost/config.yaml, here or above).")
 @cluster_options
 def end(workload: str | None, force: bool, session_id: str | None, config_path: str | None,
         namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
-    """End dev mode: restore the workload from its backup, or delete your duplicate."""
+    """End dev mode: stop this machine's session, then restore WORKLOAD from the backup kept on the
+    cluster (replace), or delete your copy (duplicate).
+
+    Changes others made meanwhile to fields nhdev did not set are kept, and reported.
+    """
     engine, _ = _engine(kubeconfig, context, namespace, output)
     ref = _ref(workload, config_path)
     _stop_local_session(resolve_target(kubeconfig, context, namespace), ref, output)
@@ -221,7 +237,10 @@ def end(workload: str | None, force: bool, session_id: str | None, config_path: 
 @cluster_options
 def reset(workload: str, force: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
           output: str) -> None:
-    """Undo whatever nhdev left on WORKLOAD, even a half-done start, from the cluster alone."""
+    """Undo whatever nhdev left on WORKLOAD, even a half-done start, from the cluster alone.
+
+    Needs no local state and no dev config: for after a crash, or on another machine.
+    """
     engine, kube = _engine(kubeconfig, context, namespace, output)
     ref = parse_workload_ref(workload)
     live = kube.try_get(ref.kind, engine.namespace, ref.name)
@@ -237,11 +256,13 @@ def reset(workload: str, force: bool, namespace: str | None, context: str | None
 
 @dev.command()
 @click.argument("workload", required=False)
-@click.option("--config", "config_path", default=None)
+@click.option("--config", "config_path", default=None,
+              help="Dev config file (default: .nhdev/config.yaml or .nocalhost/config.yaml, here or above).")
 @cluster_options
 def status(workload: str | None, config_path: str | None, namespace: str | None, context: str | None,
            kubeconfig: str | None, output: str) -> None:
-    """Mode, owner, pod and containers of WORKLOAD."""
+    """Whether WORKLOAD is in dev mode: mode, owner, since when, its pod and containers ready, and
+    this machine's session (tunnel, port forwards)."""
     engine, kube = _engine(kubeconfig, context, namespace, output)
     ref = _ref(workload, config_path)
     info = workload_status(kube, engine.namespace, ref, engine.identity)
@@ -268,7 +289,7 @@ def status(workload: str | None, config_path: str | None, namespace: str | None,
 @cluster_options
 def list_(all_namespaces: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
           output: str) -> None:
-    """Workloads in dev mode, with owner and mode."""
+    """Workloads in dev mode in the namespace (or every namespace), with mode, owner and since when."""
     engine, kube = _engine(kubeconfig, context, namespace, output)
     entries = list_dev_mode(kube, None if all_namespaces else engine.namespace)
     rows = [f"{e.namespace:<16} {e.workload:<32} {e.mode:<10} {e.identity:<24} {e.since}"
@@ -278,12 +299,15 @@ def list_(all_namespaces: bool, namespace: str | None, context: str | None, kube
 
 
 @click.command()
-@click.option("--pvc", "pvcs", is_flag=True, help="Also delete cache PVCs (their data is lost).")
-@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+@click.option("--pvc", "pvcs", is_flag=True, help="Also delete the cache PVCs of persistentVolumeDirs (their data is "
+              "lost).")
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
 @cluster_options
 def cleanup(pvcs: bool, dry_run: bool, namespace: str | None, context: str | None, kubeconfig: str | None,
             output: str) -> None:
-    """Delete what nhdev left behind (expired duplicates, stale secrets), found by its labels only."""
+    """Delete what nhdev left behind in the namespace: expired duplicates, keys of sessions that are
+    gone, backups of workloads that no longer exist and, with --pvc, cache PVCs; found by nhdev's
+    labels only."""
     engine, kube = _engine(kubeconfig, context, namespace, output)
     doomed = plan_cleanup(kube, engine.namespace, pvcs=pvcs)
     names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in doomed]

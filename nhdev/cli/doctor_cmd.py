@@ -15,10 +15,15 @@ from nhdev.errors import UserError
 @click.command()
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 @click.option("--context", default=None, help="Kube context (default: current-context).")
-@click.option("--kubeconfig", default=None, help="Kubeconfig file(s).")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@click.option("--kubeconfig", default=None, help="Kubeconfig file(s) (default: $KUBECONFIG, ~/.kube/config).")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              help="Text for people, or json: a list of checks with name, ok, detail and fix.")
 def doctor(namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:
-    """Check kube access, permissions and file watching; print what to fix."""
+    """Check kube access, permissions and file watching; print what to fix.
+
+    Permissions are checked in the namespace with one access review per verb that dev mode needs
+    (docs/rbac.yaml is a Role that grants them). Changes nothing. Exit code 1 when a check fails.
+    """
     target: ClusterTarget | None = None
     problem = ""
     try:

@@ -94,7 +94,8 @@ def _parse_forwards(texts: tuple[str, ...]) -> list[PortForward]:
 @click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
 @click.option("--context", default=None, help="Kube context (default: current-context).")
 @click.option("--kubeconfig", default=None, help="Kubeconfig file(s) (default: $KUBECONFIG, ~/.kube/config).")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              help="Text for people, or json: the pod and the local addresses, once listening.")
 def port_forward(workload: str, ports: tuple[str, ...], namespace: str | None, context: str | None,
                  kubeconfig: str | None, output: str) -> None:
     """Forward 127.0.0.1:LOCAL to REMOTE in a pod of WORKLOAD (NAME, KIND/NAME or pod/NAME) until Ctrl-C.

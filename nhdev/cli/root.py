@@ -48,7 +48,11 @@ def _debug_requested(ctx: click.Context) -> bool:
 @click.option("--debug", is_flag=True, envvar="NHDEV_DEBUG", help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Develop inside a Kubernetes cluster from your own editor."""
+    """Develop inside a Kubernetes cluster from your own editor.
+
+    Try it on the embedded sandbox cluster: nhdev demo. In your project: nhdev config init, then
+    nhdev dev start, nhdev dev terminal / run / debug, and nhdev dev end.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
@@ -72,6 +76,10 @@ def _register() -> None:
     from nhdev.cli import portforward_cmd
 
     cli.add_command(portforward_cmd.port_forward)
+    from nhdev.cli import cluster_cmd, logs_cmd
+
+    cli.add_command(cluster_cmd.cluster)
+    dev_cmd.dev.add_command(logs_cmd.logs)
 
 
 _register()

@@ -23,7 +23,8 @@ state_dir_option = click.option(
     default=None,
     help="Where the sandbox keeps its state (default ~/.nhdev/sandbox, or $NHDEV_SANDBOX_DIR).",
 )
-output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+output_option = click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                             help="Text for people, or json: one JSON document.")
 
 
 def _state_dir(given: Path | None) -> Path:
@@ -37,16 +38,18 @@ def sandbox() -> None:
 
 @sandbox.command()
 @state_dir_option
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="API port on 127.0.0.1.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="API port on 127.0.0.1 (default: a free one).")
 @click.option("--runtime", type=click.Choice(list(lifecycle.RUNTIMES)), default=None,
-              help="How pods run: bwrap (namespaces, default on Linux), process (plain processes) or "
-                   "podman (real containers from podman's local images).")
+              help="How pods run: bwrap (namespaces; the default where bubblewrap and nsenter are "
+                   "installed), process (plain processes; the default otherwise) or podman (real "
+                   "containers from podman's local images).")
 @click.option("--merge-kubeconfig", is_flag=True,
               help=f"Also add the {CONTEXT_NAME!r} context to ~/.kube/config (other contexts untouched).")
 @output_option
 def up(state_dir: Path | None, port: int | None, runtime: str | None, merge_kubeconfig: bool,
        output: str) -> None:
-    """Start the sandbox in the background (or report the running one)."""
+    """Start the sandbox in the background (or report the running one) and print its kubeconfig path."""
     sd = _state_dir(state_dir)
     rec, started = lifecycle.start(sd, port=port, runtime=runtime)
     backup = _merge_user_kubeconfig(rec.url) if merge_kubeconfig else None
@@ -94,7 +97,7 @@ def down(state_dir: Path | None, output: str) -> None:
 @state_dir_option
 @output_option
 def status(state_dir: Path | None, output: str) -> None:
-    """Whether the sandbox runs, where, and what it holds."""
+    """Whether the sandbox runs: its URL, health, pid, runtime, uptime and kubeconfig."""
     sd = _state_dir(state_dir)
     rec = lifecycle.running_server(sd)
     info: dict[str, object] = {"running": rec is not None, "stateDir": str(sd)}
@@ -134,7 +137,7 @@ def kubeconfig(state_dir: Path | None, path_only: bool) -> None:
 @state_dir_option
 @click.pass_context
 def images(ctx: click.Context, state_dir: Path | None) -> None:
-    """The images the sandbox can run (others fail with ErrImagePull, as on a real cluster)."""
+    """List the images the sandbox can run (others fail with ErrImagePull, as on a real cluster)."""
     ctx.obj = {"state_dir": _state_dir(state_dir)}
     if ctx.invoked_subcommand is None:
         for name in _image_list(ctx).list():

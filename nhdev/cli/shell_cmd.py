@@ -33,7 +33,9 @@ def pod_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("-c", "--container", default=None,
                      help="Container (default: the dev container, else the config's, else the first)."),
-        click.option("--config", "config_path", default=None, help="Dev config file (default: .nhdev/config.yaml)."),
+        click.option("--config", "config_path", default=None,
+                     help="Dev config file (default: .nhdev/config.yaml or .nocalhost/config.yaml, here or "
+                          "above)."),
         click.option("-n", "--namespace", default=None, help="Namespace (default: the context's)."),
         click.option("--context", default=None, help="Kube context (default: current-context)."),
         click.option("--kubeconfig", default=None, help="Kubeconfig file(s) (default: $KUBECONFIG, ~/.kube/config)."),
@@ -112,7 +114,11 @@ def _container_config(service: ServiceConfig | None, container: str | None) -> C
 def terminal(ctx: click.Context, workload: str | None, shell: str | None, wait_seconds: float,
              container: str | None, config_path: str | None, namespace: str | None, context: str | None,
              kubeconfig: str | None) -> None:
-    """A shell in WORKLOAD's dev container (or its container, outside dev mode); reconnects after pod changes."""
+    """A shell in WORKLOAD's dev container (or its container, outside dev mode); reconnects after pod changes.
+
+    The shell exits with your exit code. Without a terminal on stdin, the shell reads its commands
+    from stdin.
+    """
     place = _place(workload, container, config_path, namespace, context, kubeconfig, need_config=False)
     pod = place.pod()
     configured = place.container_config.dev.shell if place.container_config else None
@@ -145,14 +151,18 @@ class _CommandAfterDashes(click.Command):
 
 
 @click.command("exec", cls=_CommandAfterDashes)
-@click.argument("words", nargs=-1)
+@click.argument("words", nargs=-1, metavar="[WORKLOAD] -- COMMAND [ARGS]...")
 @click.option("-i", "--stdin", "interactive", is_flag=True, help="Pass stdin to the command.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a TTY (needs a terminal on stdin).")
 @pod_options
 @click.pass_context
 def exec_(ctx: click.Context, words: tuple[str, ...], interactive: bool, tty: bool, container: str | None,
           config_path: str | None, namespace: str | None, context: str | None, kubeconfig: str | None) -> None:
-    """Run one command in WORKLOAD's dev container: nhdev dev exec [WORKLOAD] [-it] -- CMD..."""
+    """Run one command in WORKLOAD's dev container and exit with its exit code.
+
+    Everything after -- is the command, passed as is (no shell): nhdev dev exec -- ls -la. Outside
+    dev mode it runs in the workload's container.
+    """
     workload, argv = _split_command(words, ctx.meta.get("nhdev.command"))
     place = _place(workload, container, config_path, namespace, context, kubeconfig, need_config=False)
     pod = place.pod()
@@ -183,7 +193,9 @@ def run(ctx: click.Context, workload: str | None, container: str | None, config_
         namespace: str | None, context: str | None, kubeconfig: str | None) -> None:
     """Run dev.command.run in the dev container until it exits or Ctrl-C (which stops all of it).
 
-    One run per container: a run left behind by an earlier session is stopped first.
+    With a session running (nhdev dev start), the session runs it and hot reload restarts it when
+    synced files change; its output streams here. One run per container: a run left behind by an
+    earlier session is stopped first.
     """
     place = _place(workload, container, config_path, namespace, context, kubeconfig, need_config=True)
     assert place.container_config is not None
@@ -204,18 +216,25 @@ def run(ctx: click.Context, workload: str | None, container: str | None, config_
 @click.argument("workload", required=False)
 @click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True,
               help="Seconds to wait for the debugger to listen.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+              help="Text for people, or json: where to attach, the path mappings and a VS Code launch "
+                   "configuration.")
 @pod_options
 @click.pass_context
 def debug(ctx: click.Context, workload: str | None, timeout: float, output: str, container: str | None,
           config_path: str | None, namespace: str | None, context: str | None, kubeconfig: str | None) -> None:
-    """Run dev.command.debug, forward its debugger to 127.0.0.1 and print how to attach; Ctrl-C stops it."""
+    """Run dev.command.debug, forward its debugger to 127.0.0.1 and print how to attach.
+
+    Without dev.command.debug, the preset of debug.language is used (debugpy, dlv, node --inspect,
+    JDWP). With a session running (nhdev dev start), the session keeps the debugger and hot reload
+    restarts it; without one, the command runs until Ctrl-C, which stops it.
+    """
     place = _place(workload, container, config_path, namespace, context, kubeconfig, need_config=True)
     assert place.container_config is not None
     plan = debug_plan(place.container_config.dev)
     session = _session_socket(place)
     if session is not None:  # the session keeps the debugger (and re-attaches it on hot reload)
-        info = control.request(session, {"op": "debug"}, timeout=timeout + 30)["attach"]
+        info = control.request(session, {"op": "debug", "timeout": timeout}, timeout=timeout + 30)["attach"]
         click.echo(json.dumps(info) if output == "json" else _attach_text(info))
         return
     pod = place.pod()
@@ -271,7 +290,7 @@ def _run_in_session(socket_path: Path, command: str) -> int:
                 _print_line(str(event.get("line", "")), str(event.get("stream", "stdout")))
             elif event.get("event") == "reload":
                 click.echo(f"nhdev: hot reload ({event.get('changed')} changed)", err=True)
-            elif event.get("event") == "run" and event.get("state") == "exited":
+            elif event.get("event") == "run" and event.get("state") in ("exited", "stopped"):
                 code = event.get("exitCode")
                 return int(code) if isinstance(code, int) else 1
         return 1  # the session ended

@@ -24,7 +24,8 @@ from nhdev.session.sync_service import dev_settings, project_root
 @click.option("--once", is_flag=True, help="Do one full sync now and exit (a session need not run).")
 @click.option("--status", "show_status", is_flag=True, help="Show the running session's sync state.")
 @click.option("--prune", is_flag=True, help="With --once: also delete files that exist only in the pod.")
-@click.option("--config", "config_path", default=None)
+@click.option("--config", "config_path", default=None,
+              help="Dev config file (default: .nhdev/config.yaml or .nocalhost/config.yaml, here or above).")
 @cluster_options
 def sync(workload: str | None, once: bool, show_status: bool, prune: bool, config_path: str | None,
          namespace: str | None, context: str | None, kubeconfig: str | None, output: str) -> None:

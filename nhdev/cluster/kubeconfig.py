@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -26,11 +27,23 @@ class ClusterTarget:
     namespace: str
 
 
-def resolve_target(
-    kubeconfig: str | os.PathLike[str] | None = None,
-    context: str | None = None,
-    namespace: str | None = None,
-) -> ClusterTarget:
+@dataclass(frozen=True)
+class KubeContexts:
+    """The contexts of the kubeconfig files in effect, and which one is current."""
+
+    kubeconfig: str
+    current: str | None
+    contexts: list[dict[str, Any]]  # kubeconfig entries: {"name": ..., "context": {"cluster", "user", "namespace"}}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kubeconfig": self.kubeconfig, "current": self.current, "contexts": [
+            {"name": c["name"], "cluster": (c.get("context") or {}).get("cluster"),
+             "user": (c.get("context") or {}).get("user"),
+             "namespace": (c.get("context") or {}).get("namespace") or "default"} for c in self.contexts]}
+
+
+def list_contexts(kubeconfig: str | os.PathLike[str] | None = None) -> KubeContexts:
+    """Every context of the kubeconfig files kubectl would read (``--kubeconfig``, ``$KUBECONFIG``, ~/.kube/config)."""
     default = str(Path.home() / ".kube" / "config")
     files = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or default
     existing = [f for f in files.split(os.pathsep) if f and Path(f).expanduser().exists()]
@@ -40,13 +53,22 @@ def resolve_target(
         contexts, current = config.list_kube_config_contexts(config_file=os.pathsep.join(existing))
     except ConfigException as err:
         raise UsageError(f"invalid kubeconfig {files}: {err}") from err
-    chosen = context or (current or {}).get("name")
-    entry = next((c for c in contexts if c["name"] == chosen), None)
+    return KubeContexts(os.pathsep.join(existing), (current or {}).get("name"), list(contexts))
+
+
+def resolve_target(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+) -> ClusterTarget:
+    found = list_contexts(kubeconfig)
+    chosen = context or found.current
+    entry = next((c for c in found.contexts if c["name"] == chosen), None)
     if entry is None:
-        known = ", ".join(c["name"] for c in contexts) or "none"
-        raise UsageError(f"context {chosen!r} not found in {files}", hint=f"contexts: {known}")
+        known = ", ".join(c["name"] for c in found.contexts) or "none"
+        raise UsageError(f"context {chosen!r} not found in {kubeconfig or found.kubeconfig}", hint=f"contexts: {known}")
     ns = namespace or entry.get("context", {}).get("namespace") or "default"
-    return ClusterTarget(kubeconfig=os.pathsep.join(existing), context=entry["name"], namespace=ns)
+    return ClusterTarget(kubeconfig=found.kubeconfig, context=entry["name"], namespace=ns)
 
 
 def api_client(target: ClusterTarget) -> client.ApiClient:

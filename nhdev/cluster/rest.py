@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,27 @@ class KubeRest:
             return data.decode(errors="replace")
         self._raise(status, data, what=f"logs of pod/{pod} container {container}")
         return ""
+
+    def pod_log_stream(self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
+                       follow: bool = True) -> Iterator[bytes]:
+        """The container's log as it is written (``follow``): chunks of bytes until the container ends."""
+        query = {"container": container, "follow": "true" if follow else "false"}
+        if tail_lines is not None:
+            query["tailLines"] = str(tail_lines)
+        path = f"{kind_named('pod').object_path(namespace, pod)}/log"
+        headers = {"Accept": "*/*", "Content-Type": "application/json"}
+        _, url, headers, body, _ = self.api.param_serialize(
+            "GET", path, query_params=list(query.items()), header_params=headers, auth_settings=["BearerToken"])
+        try:
+            resp = self.api.call_api("GET", url, header_params=headers, body=body)
+        except Exception as err:
+            raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: {err}") from err
+        if not 200 <= resp.status < 300:
+            self._raise(resp.status, resp.read() or b"", what=f"logs of pod/{pod} container {container}")
+        try:
+            yield from resp.response.stream(4096, decode_content=True)
+        finally:
+            resp.response.release_conn()
 
     def _call(self, method: str, path: str, *, what: str, query: dict[str, str] | None = None,
               body: Any = None, content_type: str = "application/json") -> Obj:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nhdev.cluster.rest import KubeRest, Obj, kind_named
+from nhdev.cluster.rest import Kind, KubeRest, Obj, kind_named
 from nhdev.devmode import names
 from nhdev.devmode.engine import WorkloadRef, owner_of
 
@@ -30,24 +30,74 @@ class DevEntry:
 
 def list_dev_mode(kube: KubeRest, namespace: str | None) -> list[DevEntry]:
     """Workloads in replace mode (owner annotation) and duplicates (labels), in ``namespace`` or all."""
+    entries = [entry for kind in WORKLOAD_KINDS for obj in kube.list(kind, namespace)
+               if (entry := _dev_entry(kind, obj)) is not None]
+    return sorted(entries, key=lambda e: (e.namespace, e.workload, e.mode))
+
+
+def _dev_entry(kind: Kind, obj: Obj) -> DevEntry | None:
+    """The dev-mode entry an object stands for: a workload in replace mode, or someone's duplicate."""
+    owner = owner_of(obj)
+    if owner is None:
+        return None
+    labels = obj["metadata"].get("labels") or {}
+    ns = obj["metadata"].get("namespace", "")
+    if labels.get(names.ROLE) == "duplicate":
+        original = f"{labels.get(names.WORKLOAD_KIND, kind.kind.lower())}/{labels.get(names.DUPLICATE_OF)}"
+        return DevEntry(ns, original, "duplicate", owner.get("identity", ""), owner.get("session", ""),
+                        owner.get("since", ""), copy=f"{kind.kind.lower()}/{obj['metadata']['name']}")
+    if labels.get(names.ROLE) == "generated":
+        return None
+    return DevEntry(ns, f"{kind.kind.lower()}/{obj['metadata']['name']}", owner.get("mode", "replace"),
+                    owner.get("identity", ""), owner.get("session", ""), owner.get("since", ""))
+
+
+def list_workloads(kube: KubeRest, namespace: str, identity: str) -> list[dict[str, Any]]:
+    """Every workload a developer can put into dev mode in ``namespace``, each with its dev state.
+
+    What nhdev generated (dev deployments, duplicates) is not listed on its own: a duplicate shows
+    as a ``dev`` entry of its original. Pods and Jobs that something else owns are left out too.
+    """
+    rows: dict[str, dict[str, Any]] = {}
     entries: list[DevEntry] = []
     for kind in WORKLOAD_KINDS:
         for obj in kube.list(kind, namespace):
-            owner = owner_of(obj)
-            if owner is None:
-                continue
+            if (entry := _dev_entry(kind, obj)) is not None:
+                entries.append(entry)
             labels = obj["metadata"].get("labels") or {}
-            ns = obj["metadata"].get("namespace", "")
-            if labels.get(names.ROLE) == "duplicate":
-                original = f"{labels.get(names.WORKLOAD_KIND, kind.kind.lower())}/{labels.get(names.DUPLICATE_OF)}"
-                entries.append(DevEntry(ns, original, "duplicate", owner.get("identity", ""),
-                                        owner.get("session", ""), owner.get("since", ""),
-                                        copy=f"{kind.kind.lower()}/{obj['metadata']['name']}"))
-            elif labels.get(names.ROLE) != "generated":
-                entries.append(DevEntry(ns, f"{kind.kind.lower()}/{obj['metadata']['name']}",
-                                        owner.get("mode", "replace"), owner.get("identity", ""),
-                                        owner.get("session", ""), owner.get("since", "")))
-    return sorted(entries, key=lambda e: (e.namespace, e.workload, e.mode))
+            if labels.get(names.ROLE) in ("generated", "duplicate") or obj["metadata"].get("ownerReferences"):
+                continue
+            ref = f"{kind.kind.lower()}/{obj['metadata']['name']}"
+            rows[ref] = {"workload": ref, "kind": kind.kind.lower(), "name": obj["metadata"]["name"],
+                         "namespace": namespace, "containers": [c["name"] for c in _containers(obj)],
+                         "ports": [{"container": c["name"], "port": p["containerPort"], "name": p.get("name")}
+                                   for c in _containers(obj) for p in c.get("ports") or [] if p.get("containerPort")],
+                         "status": _readiness(kind, obj), "dev": []}
+    for entry in entries:
+        if entry.workload in rows:
+            rows[entry.workload]["dev"].append({**entry.to_json(), "mine": entry.identity == identity})
+    return [rows[ref] for ref in sorted(rows)]
+
+
+def _containers(obj: Obj) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+    pod_spec = spec if obj.get("kind") == "Pod" else ((spec.get("template") or {}).get("spec") or {})
+    return [c for c in pod_spec.get("containers") or [] if c.get("name") != names.SIDECAR_CONTAINER]
+
+
+def _readiness(kind: Kind, obj: Obj) -> str:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if kind.kind in ("Deployment", "StatefulSet"):
+        return f"{status.get('readyReplicas') or 0}/{spec.get('replicas', 1)} ready"
+    if kind.kind == "DaemonSet":
+        return f"{status.get('numberReady') or 0}/{status.get('desiredNumberScheduled') or 0} ready"
+    if kind.kind == "Job":
+        return f"{status.get('succeeded') or 0}/{spec.get('completions', 1)} done, {status.get('active') or 0} active"
+    if kind.kind == "CronJob":
+        return "suspended" if spec.get("suspend") else f"schedule {spec.get('schedule', '?')}"
+    return str(status.get("phase") or "Unknown")
 
 
 def workload_status(kube: KubeRest, namespace: str, ref: WorkloadRef, identity: str) -> dict[str, Any]:

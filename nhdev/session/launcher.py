@@ -63,13 +63,13 @@ def find_session(context: str, namespace: str, workload: str) -> RunningSession 
 def spawn_session(spec: SessionSpec) -> RunningSession:
     """Start the session process detached (own session, no terminal) and wait until it answers.
 
-    A session already running for the same dev session and forwards is kept; any other one for
-    the same workload is stopped first.
+    A session already running for the same dev session, forwards and project (the tree it syncs,
+    the config it reads) is kept; any other one for the same workload is stopped first.
     """
     paths = paths_of(spec).ensure()
     existing = find_session(spec.context, spec.namespace, spec.workload)
     if existing is not None:
-        if existing.status.get("session") == spec.session_id and _same_forwards(paths, spec):
+        if existing.status.get("session") == spec.session_id and _same_spec(paths, spec):
             return existing
         stop_session(existing)
     spec.write(paths.spec_file)
@@ -93,11 +93,18 @@ def spawn_session(spec: SessionSpec) -> RunningSession:
                             hint=f"log: {paths.log}")
 
 
-def _same_forwards(paths: SessionPaths, spec: SessionSpec) -> bool:
+def _same_spec(paths: SessionPaths, spec: SessionSpec) -> bool:
+    """Whether the running session holds what ``spec`` asks for: a session started from another
+    directory would keep syncing that one (and hot reload its files)."""
+    from nhdev.session.sync_service import project_root
+
     try:
-        return SessionSpec.read(paths.spec_file).forwards == spec.forwards
+        running = SessionSpec.read(paths.spec_file)
     except (OSError, ValueError):
         return False
+    fields = ("forwards", "config_path", "service", "container", "dev_container", "mode")
+    return (all(getattr(running, name) == getattr(spec, name) for name in fields)
+            and project_root(running) == project_root(spec))
 
 
 def wait_until_connected(session: RunningSession, timeout: float) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from nhdev.session.control import ControlServer, EventHub, Message, OpHandler
 from nhdev.session.registry import SessionPaths, clean_stale, nhdev_home, paths_for, pid_alive
 from nhdev.session.services import SessionContext, SessionService, build_services
 from nhdev.session.state import SessionSpec
+from nhdev.session.sync_service import project_root
 from nhdev.tunnel import FAILED, ForwardBindError, Tunnel, TunnelError, TunnelEvent, TunnelGone
 
 log = logging.getLogger("nhdev.session")
@@ -200,7 +201,10 @@ class Session:
         return {
             "key": self.paths.key, "pid": os.getpid(), "workload": self.spec.workload,
             "namespace": self.spec.namespace, "context": self.spec.context, "session": self.spec.session_id,
-            "pod": self.pods.current, "since": self.started_at,
+            "pod": self.pods.current, "since": self.started_at, "mode": self.spec.mode,
+            "controlSocket": str(self.paths.control), "log": str(self.paths.log),
+            "localRoot": self.spec.local_root, "configPath": self.spec.config_path,
+            "projectRoot": str(project_root(self.spec)),
             "tunnel": {"state": tunnel.state, "reason": tunnel.reason, "generation": tunnel.generation,
                        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tunnel.at))},
             "forwards": [f.to_json() for f in self.tunnel.forwards()],

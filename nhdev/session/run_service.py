@@ -102,20 +102,29 @@ class RunService(SessionService):
             self._start_run()
             return {"run": self._process_status(self.run_process)}
 
-    def _op_debug(self, _request: Message) -> Message:
+    def _op_debug(self, request: Message) -> Message:
+        timeout = request.get("timeout")
         with self.lock:
             self._discard_pending_reload()
-            self._start_debug()
+            self._start_debug(timeout=float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None)
             assert self.debug_run is not None
             return {"attach": self.debug_run.info.to_json()}
 
     def _op_stop_run(self, _request: Message) -> Message:
         with self.lock:
-            return {"exitCode": self._stop_role("run")}
+            return {"exitCode": self._stop_and_tell("run")}
 
     def _op_stop_debug(self, _request: Message) -> Message:
         with self.lock:
-            return {"exitCode": self._stop_role("debug")}
+            return {"exitCode": self._stop_and_tell("debug")}
+
+    def _stop_and_tell(self, role: str) -> int | None:
+        """Stops ``role`` on request and tells subscribers (an IDE showing it as running)."""
+        running = (self.run_process if role == "run" else self.debug_run) is not None
+        code = self._stop_role(role)
+        if running:
+            self._publish({"event": role, "state": "stopped", "exitCode": code})
+        return code
 
     # ---------------------------------------------------------------- processes
 
@@ -144,18 +153,25 @@ class RunService(SessionService):
         threading.Thread(target=self._report_exit, args=("run", process), name="run-exit", daemon=True).start()
 
     def _report_exit(self, role: str, process: RemoteProcess) -> None:
-        """Tell subscribers (``nhdev dev run``) when the command ends by itself."""
+        """Tell subscribers (``nhdev dev run``, the IDE) when the command ends by itself."""
         try:
             code = process.wait()
         except UserError as err:
-            self._publish({"event": role, "state": "exited", "exitCode": None, "error": err.message})
+            if role == "run" or self._is_current_debug(process):
+                self._publish({"event": role, "state": "exited", "exitCode": None, "error": err.message})
             return
         with self.lock:
             if role == "run" and self.run_process is process:
                 self.run_process = None
                 self._publish({"event": role, "state": "exited", "exitCode": code})
+            elif role == "debug" and self._is_current_debug(process):
+                self._publish({"event": role, "state": "exited", "exitCode": code})
 
-    def _start_debug(self, *, reloading: bool = False) -> None:
+    def _is_current_debug(self, process: RemoteProcess) -> bool:
+        """Whether ``process`` is the debug command running now (not one stopped for a restart)."""
+        return self.debug_run is not None and self.debug_run.process is process
+
+    def _start_debug(self, *, reloading: bool = False, timeout: float | None = None) -> None:
         plan = debug_plan(self.settings)
         if reloading and self.settings.command.hot_reload_debug:
             plan = type(plan)(plan.language, self.settings.command.hot_reload_debug.shell_command(),
@@ -163,8 +179,11 @@ class RunService(SessionService):
         self._stop_role("debug")
         assert self.context is not None
         self.debug_run = start_debugging(self.context.target, self._pod(), plan, str(project_root(self.spec)),
-                                         forwarder=self._tunnel_forwarder, on_output=self._output("debug"))
+                                         forwarder=self._tunnel_forwarder, on_output=self._output("debug"),
+                                         **({"timeout": timeout} if timeout else {}))
         self._publish({"event": "attach", **self.debug_run.info.to_json(), "restart": reloading})
+        threading.Thread(target=self._report_exit, args=("debug", self.debug_run.process), name="debug-exit",
+                         daemon=True).start()
 
     def _tunnel_forwarder(self, _pod: PodTarget, remote_port: int) -> TunnelForward:
         assert self.context is not None

@@ -26,6 +26,7 @@ class SessionSpec:
     service: str | None = None  # the config's service name
     container: str | None = None  # the config's container name
     local_root: str | None = None  # the developer's source tree (sync's local side)
+    mode: str = "replace"  # the dev mode the session belongs to: replace | duplicate
     keepalive: float = 3.0
 
     @property

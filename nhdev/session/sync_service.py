@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nhdev.config import DevSettings, load_config
+from nhdev.errors import UserError
 from nhdev.session.control import Message, OpHandler
 from nhdev.session.services import SessionContext, SessionService
 from nhdev.session.state import SessionSpec
@@ -74,7 +75,14 @@ class SyncService(SessionService):
         def sync_status(_request: Message) -> Message:
             return {"sync": self.status()}
 
-        return {"sync-status": sync_status}
+        return {"sync-status": sync_status, "resync": self._resync}
+
+    def _resync(self, _request: Message) -> Message:
+        """Compare the whole tree with the pod again (the IDE's "resync"); answers at once, the work follows."""
+        if self.engine is None:
+            raise UserError("sync has not started yet; try again in a moment")
+        self.engine.request_full_compare()
+        return {"sync": self.status()}
 
     def on_batch(self, callback: Any) -> None:
         """Hot reload subscribes here (called on the sync thread after each batch sent to the pod)."""
