@@ -2,14 +2,21 @@
 
 Each step prints one line with a check mark and its time: the sandbox, the example app deployed and
 answering, replace dev mode with its session (tunnel, sync, forwards), the app run in the dev
-container with hot reload, a local edit served by the pod within moments, and dev mode ended with
-the original workload back.
+container with hot reload, a local edit served by the pod within moments, dev mode ended with
+the original workload back, and a duplicate-mode copy beside the original.
+
+With ``--keep`` the sandbox stays up and the example is put into dev mode once more, from a copy
+of the example kept on disk, and the demo ends with the exact commands to try next (terminal,
+exec, run, debug, VS Code, dev end, sandbox down). tests/e2e/test_demo.py runs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 import urllib.request
@@ -41,7 +48,7 @@ NAMESPACE = "nhdev-demo"
 APP = "greeter"
 T = TypeVar("T")
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # lines stay whole, to copy and paste
 
 
 @contextlib.contextmanager
@@ -61,6 +68,7 @@ def run_demo(*, keep: bool) -> None:
     target = resolve_target(rec.kubeconfig, "nhdev-sandbox", NAMESPACE)
     kube = KubeRest(api_client(target))
     workspace = Path(tempfile.mkdtemp(prefix="nhdev-demo-"))
+    kept: RunningSession | None = None
     try:
         with step(f"example app deployed (namespace {NAMESPACE})"):
             _ensure_namespace(kube)
@@ -93,8 +101,13 @@ def run_demo(*, keep: bool) -> None:
         with step("duplicate mode: a private copy in dev mode, the original keeps serving"):
             copy = _duplicate_while_original_serves(kube, rec, workspace, restored)
         console.print(f"  [dim]{copy} ran beside pod {restored}, which kept answering; copy removed[/dim]")
+        if keep:
+            app.write_text(_app_source())  # the copy starts as the example is
+            with step("kept: greeter in replace dev mode again, its session running"):
+                kept = _start_dev_mode(kube, target, workspace)
     finally:
-        shutil.rmtree(workspace, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(workspace, ignore_errors=True)
         if not keep:
             with step("cleaned up"):
                 leftover = find_session("nhdev-sandbox", NAMESPACE, f"deployment/{APP}")
@@ -104,10 +117,42 @@ def run_demo(*, keep: bool) -> None:
                 if started_here:
                     lifecycle.stop(state_dir)
     console.print(f"[bold]demo done in {time.monotonic() - began:.1f}s[/bold]")
-    if keep:
-        console.print(f"  kept running; try: kubectl --kubeconfig {rec.kubeconfig} -n {NAMESPACE} get pods")
-        console.print(f"  then, in a copy of {EXAMPLE_DIR}: KUBECONFIG={rec.kubeconfig} nhdev dev start -n "
-                      f"{NAMESPACE}; nhdev dev terminal -n {NAMESPACE}; F5 in VS Code with the nhdev extension")
+    if kept is not None:
+        console.print(next_steps(rec, workspace, _forwarded_port(kept)), markup=False, soft_wrap=True)
+
+
+def next_steps(rec: lifecycle.ServerRecord, workspace: Path, port: int) -> str:
+    """What to try after ``demo --keep``: commands to paste into a shell, each with what it shows.
+
+    Every line is ``  COMMAND`` with an optional ``  # comment``; tests/e2e/test_demo.py runs them.
+    """
+    ns = f"-n {NAMESPACE}"
+    lines: list[tuple[str, str]] = []
+    venv_bin = Path(sys.executable).parent
+    found = shutil.which("nhdev")
+    if (venv_bin / "nhdev").exists() and (found is None or Path(found).resolve() != (venv_bin / "nhdev").resolve()):
+        lines.append((f'export PATH={shlex.quote(str(venv_bin))}:"$PATH"', "nhdev and its tools"))
+    sandbox_dir = os.environ.get("NHDEV_SANDBOX_DIR")
+    down = "nhdev sandbox down" + (f" --state-dir {shlex.quote(rec.state_dir)}" if sandbox_dir else "")
+    lines += [
+        (f"export KUBECONFIG={shlex.quote(str(rec.kubeconfig))}", "the sandbox (context nhdev-sandbox)"),
+        (f"cd {shlex.quote(str(workspace))}", "your copy of examples/python-http, synced into the pod"),
+        (f"nhdev dev status {ns}", "greeter: replace mode, your session, the tunnel and the port forward"),
+        (f"nhdev dev terminal {ns}", "a shell in the dev container (exit leaves it)"),
+        (f"nhdev dev exec {ns} -- ls -la", "one command in the dev container: the synced files"),
+        (f"nhdev dev run {ns}", "python3 app.py in the pod, hot reload on; Ctrl-C stops it"),
+        (f"curl http://127.0.0.1:{port}/", "meanwhile, in another shell: the app through the session; "
+                                            "edit app.py and ask again"),
+        (f"nhdev dev debug {ns} -o json", "debugpy in the pod, forwarded; prints a VS Code attach configuration"),
+        ("code .", "VS Code: F5 on 'nhdev: debug greeter' (.vscode/launch.json) with the nhdev extension; "
+                   "without it, use the launchConfig printed above"),
+        (f"nhdev dev end {ns}", "stops the session and brings the original greeter back"),
+        (down, "stops the sandbox; namespace nhdev-demo is kept for the next `nhdev sandbox up`"),
+        (f"rm -rf {shlex.quote(str(workspace))}", "the copy of the example"),
+    ]
+    width = max(len(command) for command, _ in lines) + 2
+    body = "\n".join(f"  {command:<{width}}# {comment}" for command, comment in lines)
+    return f"\nkept running. Try, in a shell:\n{body}"
 
 
 def _start_dev_mode(kube: KubeRest, target: ClusterTarget, workspace: Path) -> RunningSession:

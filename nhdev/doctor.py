@@ -15,25 +15,25 @@ from nhdev.cluster.kubeconfig import ClusterTarget, api_client
 from nhdev.cluster.rest import Kind, KubeRest, kind_named
 from nhdev.errors import ClusterError, NotFound
 
-# What dev mode does, as (verb, group, resource, subresource).
-DEV_MODE_PERMISSIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("get", "apps", "deployments", ""),
-    ("update", "apps", "deployments", ""),
-    ("patch", "apps", "deployments", ""),
-    ("update", "apps", "statefulsets", ""),
-    ("update", "apps", "daemonsets", ""),
-    ("update", "batch", "cronjobs", ""),
-    ("create", "apps", "deployments", ""),
-    ("list", "", "pods", ""),
-    ("create", "", "pods", "exec"),
-    ("create", "", "pods", "portforward"),
-    ("get", "", "pods", "log"),
-    ("list", "", "events", ""),
-    ("create", "", "secrets", ""),
-    ("delete", "", "secrets", ""),
-    ("create", "", "persistentvolumeclaims", ""),
-    ("update", "autoscaling", "horizontalpodautoscalers", ""),
+# Everything dev mode asks the API for (docs/rbac.yaml grants exactly this; tests/e2e/test_rbac.py
+# records every request of a tour of dev mode and checks each is listed here), as
+# (group, resources, verbs) rules.
+DEV_MODE_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("apps", ("deployments", "statefulsets"), ("get", "list", "create", "update", "patch", "delete")),
+    ("apps", ("daemonsets",), ("get", "list", "update", "patch")),
+    ("batch", ("jobs", "cronjobs"), ("get", "list", "update", "patch")),
+    ("", ("pods",), ("get", "list", "create", "update", "patch", "delete")),
+    ("", ("pods/exec", "pods/portforward"), ("create",)),
+    ("", ("pods/log",), ("get",)),
+    ("", ("events",), ("list",)),
+    ("", ("secrets",), ("get", "list", "create", "update", "delete")),
+    ("", ("persistentvolumeclaims",), ("get", "list", "create", "delete")),
+    ("autoscaling", ("horizontalpodautoscalers",), ("get", "list", "update")),
 )
+# The same, one (verb, group, resource, subresource) per access review.
+DEV_MODE_PERMISSIONS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (verb, group, resource.partition("/")[0], resource.partition("/")[2])
+    for group, resources, verbs in DEV_MODE_RULES for resource in resources for verb in verbs)
 SSAR = kind_named("selfsubjectaccessreviews")
 INOTIFY_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
 
@@ -91,7 +91,7 @@ def check_permissions(kube: KubeRest, namespace: str) -> Check:
             denied.append(f"{verb} {resource}{'/' + sub if sub else ''}")
     if denied:
         return Check("permissions", False, f"in {namespace}, not allowed: {', '.join(denied)}",
-                     "ask a cluster admin for a Role with these verbs in this namespace")
+                     "ask a cluster admin for the Role in nhdev's docs/rbac.yaml, bound to you in this namespace")
     return Check("permissions", True, f"everything dev mode does is allowed in {namespace}")
 
 

@@ -27,7 +27,7 @@ def probe(address: tuple[str, int], timeout: float = 2.0) -> bool:
 
 
 def probe_main(argv: list[str]) -> int:
-    from sidecar.server import ConfigError, parse_listen
+    from sidecar.address import ConfigError, parse_listen
 
     if len(argv) != 1:
         print("usage: nhdev-sidecar probe HOST:PORT", file=sys.stderr)

@@ -23,6 +23,7 @@ from types import FrameType
 import paramiko
 
 from sidecar import __version__
+from sidecar.address import ConfigError, parse_listen
 from sidecar.commands import PROGRAM, default_registry
 from sidecar.confinement import Confinement
 from sidecar.connection import Connection, Settings
@@ -31,10 +32,6 @@ from sidecar.keys import AUTHORIZED_KEYS, AuthorizedKeys, KeyFileError, load_hos
 
 CONFIG_ERROR = 2
 ACCEPT_ERROR_PAUSE = 0.1  # after EMFILE and the like, so a full fd table does not spin a core
-
-
-class ConfigError(Exception):
-    """The sidecar cannot start as asked; the message is one line for stderr."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,15 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info", choices=LEVELS)
     parser.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
     return parser
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``127.0.0.1:2222`` or ``[::1]:2222``."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"invalid --listen {text!r}: expected HOST:PORT")
-    return host, int(port)
 
 
 def load_settings(root: Path, keydir: Path) -> Settings:

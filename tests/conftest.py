@@ -4,6 +4,7 @@ shared by tests/sandbox and tests/e2e."""
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from kubernetes import client
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
 from nhdev.sandbox import lifecycle
+
+# A shell without job control starts background commands with SIGINT ignored, and an ignored signal
+# stays ignored across exec: the CLIs the tests stop with Ctrl-C (SIGINT) would never see it.
+# Handled here, children start with the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
