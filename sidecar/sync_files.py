@@ -60,24 +60,15 @@ def write_temp(path: str, content: Iterable[bytes], mode: int, mtime_ns: int,
                check: Callable[[str], None]) -> Written:
     """Write ``content`` to a temp file beside ``path``; ``check(digest)`` raises if the content is not
     what the sender meant (its trailer), which removes the temp file and propagates."""
-    temp = temp_name(path)
-    fd = os.open(temp, CREATE_FLAGS, 0o600)
-    try:
+
+    def fill(fd: int) -> str:
         digest = hashlib.sha256()
-        written_at = time.time_ns()
         for chunk in content:
             digest.update(chunk)
             write_all(fd, chunk)
-        check(digest.hexdigest())
-        os.fchmod(fd, mode & 0o7777)
-        os.utime(fd, ns=(mtime_ns, mtime_ns))
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        discard(temp)
-        raise
-    os.close(fd)
-    return Written(temp, digest.hexdigest(), st, written_at)
+        return digest.hexdigest()
+
+    return _temp_file(path, CREATE_FLAGS, fill, mode, mtime_ns, check)
 
 
 def patch_temp(path: str, base_fd: int, size: int, block_size: int, blocks: Iterable[tuple[int, bytes]], mode: int,
@@ -86,10 +77,8 @@ def patch_temp(path: str, base_fd: int, size: int, block_size: int, blocks: Iter
     ``base_fd``, cut to ``size``; each (block number, content) of ``blocks`` is written at its place;
     then the whole result is read back for its SHA-256, which ``check`` must accept (a base that
     was not what the sender compared against gives another digest, and nothing is renamed)."""
-    temp = temp_name(path)
-    fd = os.open(temp, (CREATE_FLAGS & ~os.O_WRONLY) | os.O_RDWR, 0o600)  # read back for the check
-    try:
-        written_at = time.time_ns()
+
+    def fill(fd: int) -> str:
         _copy(base_fd, fd, min(size, os.fstat(base_fd).st_size))
         os.ftruncate(fd, size)
         for number, content in blocks:
@@ -105,7 +94,21 @@ def patch_temp(path: str, base_fd: int, size: int, block_size: int, blocks: Iter
         while chunk := os.pread(fd, 1024 * 1024, offset):
             digest.update(chunk)
             offset += len(chunk)
-        check(digest.hexdigest())
+        return digest.hexdigest()
+
+    return _temp_file(path, (CREATE_FLAGS & ~os.O_WRONLY) | os.O_RDWR, fill, mode, mtime_ns, check)  # read back
+
+
+def _temp_file(path: str, flags: int, fill: Callable[[int], str], mode: int, mtime_ns: int,
+               check: Callable[[str], None]) -> Written:
+    """A temp file beside ``path`` filled by ``fill(fd) -> sha256``, accepted by ``check``, with its
+    mode and mtime set; removed again if anything of that fails."""
+    temp = temp_name(path)
+    fd = os.open(temp, flags, 0o600)
+    try:
+        written_at = time.time_ns()
+        digest = fill(fd)
+        check(digest)
         os.fchmod(fd, mode & 0o7777)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
         st = os.fstat(fd)
@@ -114,7 +117,7 @@ def patch_temp(path: str, base_fd: int, size: int, block_size: int, blocks: Iter
         discard(temp)
         raise
     os.close(fd)
-    return Written(temp, digest.hexdigest(), st, written_at)
+    return Written(temp, digest, st, written_at)
 
 
 def _copy(source: int, target: int, size: int) -> None:

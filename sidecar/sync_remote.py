@@ -494,14 +494,7 @@ class _Batch:
             for _ in content:  # whatever is left of this entry's frames, so the stream stays in step
                 pass
             return {"path": relative, "stale": self.tree.describe(relative) or {"path": relative, "kind": "gone"}}
-        try:
-            response = _set_aside_conflict(self.tree, header, relative, path, written.digest)
-            sync_files.commit(written.temp, path)
-        except BaseException:
-            sync_files.discard(written.temp)
-            raise
-        self.tree.record(relative, written.stat, written.digest, written.written_at_ns)
-        return response
+        return self._install(header, relative, path, written)
 
     def _submit_group(self) -> None:
         if not self.group:
@@ -526,6 +519,12 @@ class _Batch:
                content: Iterable[bytes], trailer: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         sync_files.make_parent(path)
         written = sync_files.write_temp(path, content, mode, mtime, lambda digest: _check_trailer(trailer(), digest))
+        return self._install(header, relative, path, written)
+
+    def _install(self, header: dict[str, Any], relative: str, path: str,
+                 written: sync_files.Written) -> dict[str, Any] | None:
+        """Rename a written temp file into place (a directory there gives way), keeping a conflicting
+        pod version beside it; the temp file is removed if that fails."""
         try:
             response = _set_aside_conflict(self.tree, header, relative, path, written.digest)
             try:
