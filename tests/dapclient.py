@@ -5,11 +5,13 @@ from __future__ import annotations
 import queue
 import socket
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from nhdev.debug.probes import ProbeFailed, dap_frame, read_dap_message
 
 Message = dict[str, Any]
+T = TypeVar("T")
 
 
 class DapClient:
@@ -48,6 +50,33 @@ class DapClient:
             if message.get("event") == name:
                 return message
 
+    def attach(self, client_id: str, adapter_id: str, source: str, line: int, **arguments: Any) -> None:
+        """What an IDE does to attach: initialize, attach with ``arguments``, one breakpoint at
+        ``source``:``line`` (by its local path), configurationDone; then the attach response."""
+        self.request("initialize", clientID=client_id, adapterID=adapter_id, pathFormat="path",
+                     linesStartAt1=True, columnsStartAt1=True)
+        attached = self.send("attach", **arguments)
+        self.event("initialized")
+        set_bp = self.request("setBreakpoints", source={"path": source}, breakpoints=[{"line": line}])
+        assert set_bp["body"]["breakpoints"][0]["verified"], set_bp
+        self.request("configurationDone")
+        self.response(attached)
+
+    def breakpoint_hit(self, timeout: float = 60) -> tuple[int, Message]:
+        """The thread that stopped at a breakpoint (within ``timeout``) and its top stack frame."""
+        stopped = self.event("stopped", timeout=timeout)
+        assert stopped["body"]["reason"] == "breakpoint", stopped
+        thread_id = int(stopped["body"]["threadId"])
+        frame = self.request("stackTrace", threadId=thread_id, levels=1)["body"]["stackFrames"][0]
+        return thread_id, frame
+
+    def local_variable(self, frame: Message, name: str) -> Message:
+        """Variable ``name`` of the frame's locals scope."""
+        scopes = self.request("scopes", frameId=frame["id"])["body"]["scopes"]
+        local_scope = next(s for s in scopes if s["name"].lower().startswith("locals"))
+        variables = self.request("variables", variablesReference=local_scope["variablesReference"])["body"]
+        return next(v for v in variables["variables"] if v["name"] == name)  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self.sock.close()
 
@@ -62,3 +91,17 @@ class DapClient:
                 self._responses[int(message["request_seq"])].put(message)
             elif message.get("type") == "event":
                 self.events.put(message)
+
+
+class InBackground(Generic[T]):
+    """``call()`` on a daemon thread: what a breakpoint holds up while the test drives the debugger."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._results: list[T] = []
+        self._thread = threading.Thread(target=lambda: self._results.append(call()), daemon=True)
+        self._thread.start()
+
+    def result(self, timeout: float) -> T | None:
+        """What ``call`` returned, or None if it has not returned within ``timeout``."""
+        self._thread.join(timeout)
+        return self._results[0] if self._results else None

@@ -9,6 +9,9 @@ import signal
 import socket
 import subprocess
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +19,14 @@ import yaml
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
-from nhdev.cluster.rest import KubeRest, Obj
+from nhdev.cluster.kubeconfig import api_client, resolve_target
+from nhdev.cluster.rest import KubeRest, Obj, kind_named
 from nhdev.cluster.waiting import wait_for_ready_pod
 from nhdev.session import control
 from nhdev.session.registry import session_key
 from tests.containers.podman_support import BASE_IMAGE, CONTEXT, SIDECAR_IMAGE, podman
 from tests.e2e.workspace import NHDEV, cli_env
+from tests.sandbox.contract import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "python-http"
 
@@ -110,6 +115,23 @@ class Cli:
         key = session_key(CONTEXT, self.namespace, "deployment/greeter")
         socket_path = self.home / ".nhdev" / "sessions" / key / "control.sock"  # registry.paths_for under HOME
         return control.request(socket_path, {"op": op}, timeout=timeout)
+
+    def wait_for_initial_sync(self) -> None:
+        """Until the session's sync is idle with the project in the pod (60 s at most)."""
+        def synced() -> bool:
+            sync = self.session("sync-status")["sync"]
+            return bool(sync["state"] == "idle" and sync["files_in_sync"] >= 1)
+
+        wait_for("the initial sync", synced, timeout=60)
+
+
+@contextmanager
+def namespace_named(kubeconfig: Path, prefix: str) -> Iterator[str]:
+    """A fresh name ``PREFIX-...`` for a namespace the test creates; the namespace is deleted after."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kube = KubeRest(api_client(resolve_target(kubeconfig, CONTEXT)))
+    yield name
+    kube.delete(kind_named("namespace"), None, name)
 
 
 def _default_sigint() -> None:

@@ -22,9 +22,7 @@ import hashlib
 import json
 import signal
 import subprocess
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,11 +44,12 @@ from tests.containers.devmode_support import (
     forwarded_port,
     http_get_through_port_forward,
     http_text,
+    namespace_named,
     pod_containers,
     project_from_example,
 )
 from tests.containers.podman_support import BASE_IMAGE, CONTEXT, DEV_PYTHON_IMAGE, SIDECAR_IMAGE
-from tests.dapclient import DapClient
+from tests.dapclient import DapClient, InBackground
 from tests.sandbox.contract import wait_for
 
 ORIGINAL = "Hello from nhdev's Python example"
@@ -61,10 +60,8 @@ BREAK_LINE = next(i for i, line in enumerate((EXAMPLE / "app.py").read_text().sp
 
 @pytest.fixture
 def namespace(podman_sandbox: lifecycle.ServerRecord) -> Iterator[str]:
-    name = f"cli-{uuid.uuid4().hex[:6]}"
-    yield name
-    kube = KubeRest(api_client(resolve_target(podman_sandbox.kubeconfig, CONTEXT)))
-    kube.delete(kind_named("namespace"), None, name)
+    with namespace_named(podman_sandbox.kubeconfig, "cli") as name:
+        yield name
 
 
 def test_the_dev_loop_through_the_cli_on_real_containers(podman_sandbox: lifecycle.ServerRecord, namespace: str,
@@ -94,11 +91,7 @@ def test_the_dev_loop_through_the_cli_on_real_containers(podman_sandbox: lifecyc
         assert sidecar.split() == ["1000", "1000"]
 
         # Sync: the project is in the dev container, the app's user owns it.
-        def synced() -> bool:
-            sync = cli.session("sync-status")["sync"]
-            return bool(sync["state"] == "idle" and sync["files_in_sync"] >= 1)
-
-        wait_for("the initial sync", synced, timeout=60)
+        cli.wait_for_initial_sync()
         timings["synced"] = time.monotonic() - began
         dev = cli.exec_out(f"id -u; {uid_of_init}; stat -c '%u %n' app.py; sha256sum app.py").split()
         assert dev[:4] == ["1000", "1000", "1000", "app.py"]
@@ -147,27 +140,17 @@ def test_the_dev_loop_through_the_cli_on_real_containers(podman_sandbox: lifecyc
         assert info["pathMappings"] == [{"localRoot": str(project), "remoteRoot": "/home/nhdev-dev"}]
         ide = DapClient("127.0.0.1", info["port"], timeout=30)
         try:
-            ide.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
-                        linesStartAt1=True, columnsStartAt1=True)
-            attached = ide.send("attach", pathMappings=info["pathMappings"], justMyCode=False)
-            ide.event("initialized")
             local_source = str(project / "app.py")
-            set_bp = ide.request("setBreakpoints", source={"path": local_source}, breakpoints=[{"line": BREAK_LINE}])
-            assert set_bp["body"]["breakpoints"][0]["verified"]
-            ide.request("configurationDone")
-            ide.response(attached)
-            answers: list[str] = []
+            ide.attach("test", "debugpy", local_source, BREAK_LINE, pathMappings=info["pathMappings"],
+                       justMyCode=False)
             # One request that waits as long as the breakpoint holds it (a refused one is retried).
-            request = threading.Thread(target=lambda: answers.append(
-                wait_for("the debugged app", lambda: http_text(port, timeout=60), timeout=60)), daemon=True)
-            request.start()
-            stopped = ide.event("stopped", timeout=60)
-            assert stopped["body"]["reason"] == "breakpoint"
-            frame = ide.request("stackTrace", threadId=stopped["body"]["threadId"], levels=1)["body"]["stackFrames"][0]
+            request = InBackground(lambda: wait_for("the debugged app", lambda: http_text(port, timeout=60),
+                                                    timeout=60))
+            thread_id, frame = ide.breakpoint_hit()
             assert (frame["source"]["path"], frame["line"]) == (local_source, BREAK_LINE)
-            ide.request("continue", threadId=stopped["body"]["threadId"])
-            request.join(30)
-            assert answers and EDITED in answers[0]
+            ide.request("continue", threadId=thread_id)
+            answer = request.result(30)
+            assert answer and EDITED in answer
         finally:
             ide.close()
         timings["debug"] = time.monotonic() - began

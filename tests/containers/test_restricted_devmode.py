@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tests.containers.devmode_support import (
     forwarded_port,
     http_get_through_port_forward,
     http_text,
+    namespace_named,
     pod_containers,
     project_from_example,
 )
@@ -75,10 +75,8 @@ def read_only_rootfs(uid: str, container: str) -> bool:
 
 @pytest.fixture
 def namespace(podman_sandbox: lifecycle.ServerRecord) -> Iterator[str]:
-    name = f"restricted-{uuid.uuid4().hex[:6]}"
-    kube = KubeRest(api_client(resolve_target(podman_sandbox.kubeconfig, CONTEXT)))
-    yield name
-    kube.delete(kind_named("namespace"), None, name)
+    with namespace_named(podman_sandbox.kubeconfig, "restricted") as name:
+        yield name
 
 
 def test_run_as_non_root_is_checked_against_the_images_user(podman_sandbox: lifecycle.ServerRecord,
@@ -140,11 +138,7 @@ def test_a_restricted_workload_in_dev_mode(podman_sandbox: lifecycle.ServerRecor
         assert sidecar == seen
         assert read_only_rootfs(dev_uid, "greeter") and read_only_rootfs(dev_uid, names.SIDECAR_CONTAINER)
 
-        def synced() -> bool:
-            sync = cli.session("sync-status")["sync"]
-            return bool(sync["state"] == "idle" and sync["files_in_sync"] >= 1)
-
-        wait_for("the initial sync", synced, timeout=60)
+        cli.wait_for_initial_sync()
         cli.session("run")
         port = forwarded_port(result, 8080)
         assert wait_for("the synced app served", lambda: SYNCED in (http_text(port) or ""), timeout=60)

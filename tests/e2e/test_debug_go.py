@@ -22,8 +22,6 @@ import json
 import shutil
 import signal
 import subprocess
-import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,18 +29,26 @@ from pathlib import Path
 import pytest
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
-from nhdev.cluster.portforward import PortForwardListener
 from nhdev.cluster.rest import KubeRest, kind_named
 from nhdev.config import load_config
 from nhdev.debug.presets import PRESETS
-from nhdev.devmode.engine import DevModeEngine, parse_workload_ref
 from nhdev.devmode.spec import dev_spec
 from nhdev.sandbox.images import HOST_PATH
 from nhdev.session import control
 from nhdev.session.registry import paths_for, session_key
-from tests.dapclient import DapClient
-from tests.e2e.devpod import IDENTITY, WORK_DIR, DevPod
-from tests.e2e.workspace import NHDEV, cli_env, nhdev, write_project
+from tests.dapclient import DapClient, InBackground
+from tests.e2e.devpod import (
+    LIST_PROCESSES,
+    WORK_DIR,
+    DevPod,
+    forwarded_port,
+    kill,
+    read_line,
+    start_cli,
+    start_dev_pod,
+    try_get,
+)
+from tests.e2e.workspace import NHDEV, cli_env, nhdev, web_config, write_project
 from tests.sandbox.contract import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,13 +89,7 @@ PRESET = PRESETS["go"]
 # sandbox forwards ports as the uid its pods run as).
 DEBUG_COMMAND = PRESET.debug.replace("--listen=:", "--listen=127.0.0.1:")
 assert "--listen=127.0.0.1:" in DEBUG_COMMAND and DEBUG_COMMAND.endswith(" ."), PRESET.debug
-CONFIG = f'''\
-name: web
-serviceType: deployment
-containers:
-  - name: app
-    dev:
-      image: {PRESET.dev_image}
+CONFIG = web_config(image=PRESET.dev_image, dev=f'''\
       workDir: {WORK_DIR}
       command:
         run: [go, run, .]
@@ -107,9 +107,7 @@ containers:
         - {{name: GOFLAGS, value: -mod=mod}}
         - {{name: GOPROXY, value: "off"}}
         - {{name: CGO_ENABLED, value: "0"}}
-'''
-# Every process of the container: "pid cmdline" per line.
-LIST_PROCESSES = "for d in /proc/[0-9]*; do echo \"${d#/proc/} $(tr '\\0' ' ' < $d/cmdline 2>/dev/null)\"; done"
+''')
 APP_CONTAINER = {"name": "app", "image": "golang:1.22-bookworm", "command": ["sleep", "3600"]}
 
 
@@ -122,36 +120,19 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def dev_pod(kubeconfig: Path, workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPod]:
     """Deployment ``web`` in dev mode from the workspace's config; its sources in the workDir."""
-    target = resolve_target(kubeconfig, "nhdev-sandbox", f"go-{uuid.uuid4().hex[:8]}")
-    kube = KubeRest(api_client(target))
-    ns = target.namespace
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    labels = {"app": "web"}
-    kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
-                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                          "template": {"metadata": {"labels": labels}, "spec": {"containers": [APP_CONTAINER]}}}})
-    try:
-        spec = dev_spec(load_config(workspace / ".nhdev" / "config.yaml").service().container())
-        engine = DevModeEngine(kube, ns, IDENTITY, state_dir=tmp_path_factory.mktemp("go-devmode"))
-        started = engine.start(parse_workload_ref("deployment/web"), spec, mode="replace",
-                               session_id=uuid.uuid4().hex[:12], timeout=60)
-        pod = DevPod(kubeconfig, ns, target, kube, started.session)
+    spec = dev_spec(load_config(workspace / ".nhdev" / "config.yaml").service().container())
+    with start_dev_pod(kubeconfig, tmp_path_factory.mktemp("go-devmode"), prefix="go", container=APP_CONTAINER,
+                       spec=spec) as pod:
         for name in ("main.go", "go.mod", "broken/main.go"):
             pod.sh(f"mkdir -p \"$(dirname {WORK_DIR}/{name})\" && cat > {WORK_DIR}/{name}",
                    stdin=(workspace / name).read_bytes())
         yield pod
-    finally:
-        kube.delete(kind_named("namespace"), None, ns)
 
 
 @pytest.fixture
 def app_port(dev_pod: DevPod) -> Iterator[int]:
-    pod = dev_pod.pod()
-    listener = PortForwardListener(dev_pod.target, dev_pod.namespace, lambda: pod, 8080).start()
-    try:
-        yield listener.local_port
-    finally:
-        listener.stop()
+    with forwarded_port(dev_pod, 8080) as port:
+        yield port
 
 
 def test_go_debug_attach_breakpoint_by_local_path_and_no_orphans(dev_pod: DevPod, workspace: Path,
@@ -173,34 +154,17 @@ def test_go_debug_attach_breakpoint_by_local_path_and_no_orphans(dev_pod: DevPod
         assert any("dlv debug" in p for p in running) and any("__debug_bin" in p for p in running), running
 
         ide = DapClient("127.0.0.1", info["port"])
-        ide.request("initialize", clientID="vscode", adapterID="go", pathFormat="path",
-                    linesStartAt1=True, columnsStartAt1=True)
-        attached = ide.send("attach", **launch)  # VS Code sends the whole launch configuration
-        ide.event("initialized")
         local_source = str(workspace / "main.go")
-        set_bp = ide.request("setBreakpoints", source={"path": local_source}, breakpoints=[{"line": BREAK_LINE}])
-        assert set_bp["body"]["breakpoints"][0]["verified"], set_bp
-        ide.request("configurationDone")  # the app was halted on start until now
-        ide.response(attached)
+        # VS Code sends the whole launch configuration; the app is halted on start until configurationDone.
+        ide.attach("vscode", "go", local_source, BREAK_LINE, **launch)
 
-        answers: list[str] = []
-        request = threading.Thread(target=lambda: answers.append(
-            wait_for("the app answering", lambda: _try_get(app_port, "debug", timeout=60), timeout=60)),
-            daemon=True)
-        request.start()
-        stopped = ide.event("stopped", timeout=60)
-        assert stopped["body"]["reason"] == "breakpoint", stopped
-        thread_id = stopped["body"]["threadId"]
-        frame = ide.request("stackTrace", threadId=thread_id, levels=1)["body"]["stackFrames"][0]
+        request = InBackground(lambda: wait_for(
+            "the app answering", lambda: try_get(app_port, "debug", timeout=60), timeout=60))
+        thread_id, frame = ide.breakpoint_hit()
         assert (frame["source"]["path"], frame["line"]) == (local_source, BREAK_LINE), frame
-        scopes = ide.request("scopes", frameId=frame["id"])["body"]["scopes"]
-        local_scope = next(s for s in scopes if s["name"] == "Locals")
-        variables = ide.request("variables", variablesReference=local_scope["variablesReference"])["body"]
-        greeting = next(v for v in variables["variables"] if v["name"] == "greeting")
-        assert greeting["value"] == '"hello from debug"'
+        assert ide.local_variable(frame, "greeting")["value"] == '"hello from debug"'
         ide.request("continue", threadId=thread_id)
-        request.join(30)
-        assert answers == ["hello from debug"]
+        assert request.result(30) == "hello from debug"
 
         # An IDE leaving (Disconnect, not Stop) leaves dlv and the app running for the next one. dlv
         # keeps a leaving client's breakpoints (go-delve/delve#3083): an IDE that does not clear
@@ -208,14 +172,14 @@ def test_go_debug_attach_breakpoint_by_local_path_and_no_orphans(dev_pod: DevPod
         ide.request("setBreakpoints", source={"path": local_source}, breakpoints=[])
         ide.request("disconnect", restart=False, terminateDebuggee=False)
         ide.close()
-        assert wait_for("the app answering", lambda: _try_get(app_port, "again")) == "hello from again"
+        assert wait_for("the app answering", lambda: try_get(app_port, "again")) == "hello from again"
 
         cli.send_signal(signal.SIGINT)
         assert cli.wait(30) == 130
         assert debug_processes(dev_pod) == [], "no dlv, build or app process left in the container"
         assert "__debug_bin" not in dev_pod.sh(f"ls -a {WORK_DIR}"), "dlv removes the binary it built"
     finally:
-        _kill(cli)
+        kill(cli)
 
 
 def test_go_debug_fails_fast_with_the_compiler_output(dev_pod: DevPod, workspace: Path, tmp_path: Path) -> None:
@@ -281,35 +245,20 @@ def _debug_the_example(ns: str, project: Path, home: Path, kubeconfig: Path, sta
     assert info["launchConfig"]["substitutePath"] == [{"from": str(project), "to": work_dir}]
 
     ide = DapClient("127.0.0.1", info["port"])
-    ide.request("initialize", clientID="vscode", adapterID="go", pathFormat="path",
-                linesStartAt1=True, columnsStartAt1=True)
-    attached = ide.send("attach", **info["launchConfig"])
-    ide.event("initialized")
     source = project / "main.go"
     line = next(i for i, text in enumerate(source.read_text().splitlines(), 1) if "fmt.Fprintf(w" in text)
-    set_bp = ide.request("setBreakpoints", source={"path": str(source)}, breakpoints=[{"line": line}])
-    assert set_bp["body"]["breakpoints"][0]["verified"], set_bp
-    ide.request("configurationDone")
-    ide.response(attached)
+    ide.attach("vscode", "go", str(source), line, **info["launchConfig"])
 
-    answers: list[str] = []
-    request = threading.Thread(target=lambda: answers.append(
-        wait_for("the example answering", lambda: _try_get(app_port, "example", timeout=60), timeout=60)),
-        daemon=True)
-    request.start()
-    stopped = ide.event("stopped", timeout=60)
-    thread_id = stopped["body"]["threadId"]
-    frame = ide.request("stackTrace", threadId=thread_id, levels=1)["body"]["stackFrames"][0]
+    request = InBackground(lambda: wait_for(
+        "the example answering", lambda: try_get(app_port, "example", timeout=60), timeout=60))
+    thread_id, frame = ide.breakpoint_hit()
     assert (frame["source"]["path"], frame["line"]) == (str(source), line), frame
-    scopes = ide.request("scopes", frameId=frame["id"])["body"]["scopes"]
-    local_scope = next(s for s in scopes if s["name"] == "Locals")
-    variables = ide.request("variables", variablesReference=local_scope["variablesReference"])["body"]
-    request_var = next(v for v in variables["variables"] if v["name"] == "r")
+    request_var = ide.local_variable(frame, "r")
     assert 'Path: "/example"' in request_var["value"], request_var
     ide.request("setBreakpoints", source={"path": str(source)}, breakpoints=[])
     ide.request("continue", threadId=thread_id)
-    request.join(30)
-    assert answers and answers[0].startswith("Hello from nhdev's Go example"), answers
+    answer = request.result(30)
+    assert answer and answer.startswith("Hello from nhdev's Go example"), answer
     ide.request("disconnect", restart=False, terminateDebuggee=False)
     ide.close()
 
@@ -321,37 +270,7 @@ def _debug_the_example(ns: str, project: Path, home: Path, kubeconfig: Path, sta
     assert [p for p in listing.stdout.splitlines() if "dlv" in p or "__debug_bin" in p] == []
 
 
-
 def debug_processes(dev_pod: DevPod) -> list[str]:
     """``pid cmdline`` of dlv, its build and the debugged binary in the dev container."""
-    out = dev_pod.sh(LIST_PROCESSES)
-    return [line for line in out.splitlines() if "dlv" in line or "__debug_bin" in line]
+    return dev_pod.processes("dlv", "__debug_bin")
 
-
-def start_cli(dev_pod: DevPod, workspace: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(dev_pod.argv("dev", *args), cwd=workspace, env=dev_pod.env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def read_line(stream: object, timeout: float = 30) -> str:
-    """The next line of a pipe, or AssertionError after ``timeout`` (readline alone could hang)."""
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)  # type: ignore[attr-defined]
-    reader.start()
-    reader.join(timeout)
-    assert got, f"no line within {timeout}s"
-    return got[0]
-
-
-def _try_get(port: int, path: str, timeout: float = 5) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=timeout) as response:
-            return str(response.read().decode())
-    except OSError:
-        return None
-
-
-def _kill(cli: subprocess.Popen[str]) -> None:
-    if cli.poll() is None:
-        cli.kill()
-        cli.wait()

@@ -14,7 +14,7 @@ import pytest
 
 from nhdev.session import control
 from nhdev.session.registry import paths_for, session_key
-from tests.e2e.workspace import NHDEV, cli_env, http_text, nhdev, web_namespace, write_project
+from tests.e2e.workspace import NHDEV, cli_env, http_text, nhdev, web_config, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
 APP = """\
@@ -27,13 +27,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.ThreadingHTTPServer(("127.0.0.1", 8080), H).serve_forever()
 """
-CONFIG = """\
-name: web
-serviceType: deployment
-containers:
-  - name: app
-    dev:
-      image: ghcr.io/nhdev/dev-python:3.12
+CONFIG = web_config("""\
       command:
         run: [python3, app.py]
       hotReload:
@@ -41,7 +35,7 @@ containers:
         ignore: ["*.tmp"]
         delayMs: 300
       portForward: [":8080"]
-"""
+""")
 
 
 @pytest.fixture

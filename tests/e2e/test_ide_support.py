@@ -10,20 +10,14 @@ from pathlib import Path
 import pytest
 
 from nhdev.session import control
-from tests.e2e.workspace import nhdev, web_namespace, write_project
+from tests.e2e.workspace import nhdev, web_config, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
-CONFIG = """\
-name: web
-serviceType: deployment
-containers:
-  - name: app
-    dev:
-      image: ghcr.io/nhdev/dev-python:3.12
+CONFIG = web_config("""\
       workDir: /home/nhdev-dev
-"""
+""")
 GREETING = ["sh", "-c", "echo hello-from-web; echo second-line; exec sleep 3600"]
 
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nhdev.cluster.portforward import PortForwardListener
-from tests.dapclient import DapClient
-from tests.e2e.devpod import WORK_DIR, DevPod, dev_pod_fixture  # noqa: F401  (the fixture)
+from tests.dapclient import DapClient, InBackground
+from tests.e2e.devpod import (
+    WORK_DIR,
+    DevPod,
+    dev_pod_fixture,  # noqa: F401  (the fixture)
+    forwarded_port,
+    kill,
+    read_line,
+    start_cli,
+    try_get,
+)
+from tests.e2e.workspace import web_config
 from tests.sandbox.contract import wait_for
 
 APP = '''\
@@ -42,12 +48,7 @@ print("serving on 8000", flush=True)
 http.server.HTTPServer(("127.0.0.1", 8000), Greeter).serve_forever()
 '''
 BREAK_LINE = next(i for i, line in enumerate(APP.splitlines(), 1) if "# BREAK" in line)
-CONFIG = f'''\
-name: web
-serviceType: deployment
-containers:
-  - name: app
-    dev:
+CONFIG = web_config(image=None, dev=f'''\
       workDir: {WORK_DIR}
       command:
         run: [python, app.py]
@@ -55,7 +56,7 @@ containers:
       debug:
         language: python
         remoteDebugPort: 5678
-'''
+''')
 
 
 @pytest.fixture(scope="module")
@@ -70,37 +71,12 @@ def workspace(dev_pod: DevPod, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture
 def app_port(dev_pod: DevPod) -> Iterator[int]:
-    pod = dev_pod.pod()
-    listener = PortForwardListener(dev_pod.target, dev_pod.namespace, lambda: pod, 8000).start()
-    try:
-        yield listener.local_port
-    finally:
-        listener.stop()
-
-
-def get(port: int, path: str, timeout: float = 20) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=timeout) as response:
-        return str(response.read().decode())
+    with forwarded_port(dev_pod, 8000) as port:
+        yield port
 
 
 def app_processes(dev_pod: DevPod) -> list[str]:
-    out = dev_pod.sh("for d in /proc/[0-9]*; do echo \"${d#/proc/} $(tr '\\0' ' ' < $d/cmdline 2>/dev/null)\"; done")
-    return [line for line in out.splitlines() if "app.py" in line or "debugpy" in line]
-
-
-def start_cli(dev_pod: DevPod, workspace: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(dev_pod.argv("dev", *args), cwd=workspace, env=dev_pod.env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def read_line(stream: object, timeout: float = 30) -> str:
-    """The next line of a pipe, or AssertionError after ``timeout`` (readline alone could hang)."""
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)  # type: ignore[attr-defined]
-    reader.start()
-    reader.join(timeout)
-    assert got, f"no line within {timeout}s"
-    return got[0]
+    return dev_pod.processes("app.py", "debugpy")
 
 
 def test_run_streams_output_and_ctrl_c_stops_the_whole_group(dev_pod: DevPod, workspace: Path, app_port: int
@@ -108,14 +84,14 @@ def test_run_streams_output_and_ctrl_c_stops_the_whole_group(dev_pod: DevPod, wo
     cli = start_cli(dev_pod, workspace, "run", "web")
     try:
         assert read_line(cli.stdout) == "serving on 8000\n"
-        assert wait_for("the app answering", lambda: _try_get(app_port, "run")) == "hello from run"
+        assert wait_for("the app answering", lambda: try_get(app_port, "run")) == "hello from run"
         assert app_processes(dev_pod)
         cli.send_signal(signal.SIGINT)
         assert cli.wait(20) == 130
         assert "stopping the run command" in cli.stderr.read()  # type: ignore[union-attr]
         assert app_processes(dev_pod) == []
     finally:
-        _kill(cli)
+        kill(cli)
 
 
 def test_debug_attach_breakpoint_by_local_path_and_no_orphans(dev_pod: DevPod, workspace: Path, app_port: int
@@ -128,40 +104,22 @@ def test_debug_attach_breakpoint_by_local_path_and_no_orphans(dev_pod: DevPod, w
         assert info["launchConfig"]["connect"] == {"host": "127.0.0.1", "port": info["port"]}
 
         ide = DapClient("127.0.0.1", info["port"])
-        ide.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
-                    linesStartAt1=True, columnsStartAt1=True)
-        attached = ide.send("attach", pathMappings=info["pathMappings"], justMyCode=False)
-        ide.event("initialized")
         local_source = str(workspace / "app.py")
-        set_bp = ide.request("setBreakpoints", source={"path": local_source}, breakpoints=[{"line": BREAK_LINE}])
-        assert set_bp["body"]["breakpoints"][0]["verified"]
-        ide.request("configurationDone")
-        ide.response(attached)
+        ide.attach("test", "debugpy", local_source, BREAK_LINE, pathMappings=info["pathMappings"], justMyCode=False)
 
-        answers: list[str] = []
-        request = threading.Thread(target=lambda: answers.append(
-            wait_for("the app answering", lambda: _try_get(app_port, "debug", timeout=60))), daemon=True)
-        request.start()
-        stopped = ide.event("stopped", timeout=60)
-        assert stopped["body"]["reason"] == "breakpoint"
-        thread_id = stopped["body"]["threadId"]
-        frame = ide.request("stackTrace", threadId=thread_id, levels=1)["body"]["stackFrames"][0]
+        request = InBackground(lambda: wait_for("the app answering", lambda: try_get(app_port, "debug", timeout=60)))
+        thread_id, frame = ide.breakpoint_hit()
         assert (frame["source"]["path"], frame["line"]) == (local_source, BREAK_LINE)
-        scopes = ide.request("scopes", frameId=frame["id"])["body"]["scopes"]
-        local_scope = next(s for s in scopes if s["name"].lower().startswith("locals"))
-        variables = ide.request("variables", variablesReference=local_scope["variablesReference"])["body"]
-        greeting = next(v for v in variables["variables"] if v["name"] == "greeting")
-        assert greeting["value"] == "'hello from debug'"
+        assert ide.local_variable(frame, "greeting")["value"] == "'hello from debug'"
         ide.request("continue", threadId=thread_id)
-        request.join(30)
-        assert answers == ["hello from debug"]
+        assert request.result(30) == "hello from debug"
         ide.close()
 
         cli.send_signal(signal.SIGINT)
         assert cli.wait(20) == 130
         assert app_processes(dev_pod) == [], "no debugpy or app process left in the container"
     finally:
-        _kill(cli)
+        kill(cli)
 
 
 def test_debug_fails_fast_with_the_commands_output_when_it_exits(dev_pod: DevPod, workspace: Path,
@@ -173,16 +131,3 @@ def test_debug_fails_fast_with_the_commands_output_when_it_exits(dev_pod: DevPod
     assert done.returncode == 1
     assert "exited with code 1 before its debugger listened" in done.stderr
     assert "No module named no_such_debugger" in done.stderr
-
-
-def _try_get(port: int, path: str, timeout: float = 5) -> str | None:
-    try:
-        return get(port, path, timeout)
-    except OSError:
-        return None
-
-
-def _kill(cli: subprocess.Popen[str]) -> None:
-    if cli.poll() is None:
-        cli.kill()
-        cli.wait()

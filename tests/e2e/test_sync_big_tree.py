@@ -95,7 +95,7 @@ class Pod:
 @pytest.fixture(scope="module")
 def pod(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
     state = tmp_path_factory.mktemp("bigtree")
-    for dev in start_dev_pod(kubeconfig, state):
+    with start_dev_pod(kubeconfig, state) as dev:
         yield Pod(dev, state / "state" / dev.session)
 
 

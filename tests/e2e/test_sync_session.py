@@ -11,21 +11,15 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from nhdev.cluster.kubeconfig import api_client, resolve_target
-from tests.e2e.workspace import nhdev, web_namespace, write_project
+from tests.e2e.workspace import nhdev, web_config, web_namespace, write_project
 from tests.sandbox.contract import wait_for
 
-CONFIG = """\
-name: web
-serviceType: deployment
-containers:
-  - name: app
-    dev:
-      image: ghcr.io/nhdev/dev-python:3.12
+CONFIG = web_config("""\
       workDir: /home/nhdev-dev
       sync:
         type: send
         mode: gitIgnore
-"""
+""")
 
 
 @pytest.fixture

@@ -20,6 +20,14 @@ NHDEV = str(Path(sys.executable).parent / "nhdev")
 
 IDLE = ["sleep", "3600"]
 HTTP_SERVER = ["python3", "-m", "http.server", "8080"]
+DEV_PYTHON = "ghcr.io/nhdev/dev-python:3.12"
+
+
+def web_config(dev: str, image: str | None = DEV_PYTHON) -> str:
+    """A `.nhdev/config.yaml` for Deployment `web`, container `app`, in dev image ``image`` (none:
+    the default); ``dev`` is the rest of its `dev:` block, lines indented by six spaces."""
+    head = "name: web\nserviceType: deployment\ncontainers:\n  - name: app\n    dev:\n"
+    return head + (f"      image: {image}\n" if image else "") + dev
 
 
 @contextmanager
