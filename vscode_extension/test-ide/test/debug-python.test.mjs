@@ -17,7 +17,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import {
@@ -58,7 +58,10 @@ async function step(title, fn) {
 test('debug the Python example in VS Code: breakpoint, step over, continue, hot reload re-attach', { timeout: 900_000 }, async () => {
   assert.ok(kubeconfig && existsSync(kubeconfig), 'NHDEV_IDE_KUBECONFIG must name the sandbox kubeconfig');
   assert.ok(vsix && existsSync(vsix), `no extension package (.vsix) found: ${vsix}`);
-  rmSync(artifacts, { recursive: true, force: true });
+  // artifacts/go/ is debug-go.test.mjs's.
+  for (const f of existsSync(artifacts) ? readdirSync(artifacts) : []) {
+    if (f !== 'go') rmSync(join(artifacts, f), { recursive: true, force: true });
+  }
   mkdirSync(artifacts, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'nhdev-test-ide-'));
   const workspace = join(root, 'python-http');
