@@ -374,3 +374,49 @@ export function newestVsix(dir) {
   const found = readdirSync(dir).filter((f) => /^nhdev-.*\.vsix$/.test(f)).sort();
   return found.length ? join(dir, found[found.length - 1]) : null;
 }
+
+// The 1-based line of `file`'s `source` holding `needle`.
+export function lineOf(source, needle, file) {
+  const i = source.split('\n').findIndex((l) => l.includes(needle));
+  if (i < 0) throw new Error(`${file} has no line with ${needle}`);
+  return i + 1;
+}
+
+// A test step: logged with its time, and a failure names it. `prefix` tells the test files apart.
+export function stepper(prefix = '') {
+  return async (title, fn) => {
+    const began = Date.now();
+    const took = () => `(${((Date.now() - began) / 1000).toFixed(1)}s)`;
+    log(`${prefix}step: ${title}`);
+    try {
+      await fn();
+    } catch (err) {
+      log(`${prefix}✗ ${title} ${took()}`);
+      err.message = `${title}: ${err.message}`;
+      throw err;
+    }
+    log(`${prefix}✓ ${title} ${took()}`);
+  };
+}
+
+// User settings for a quiet, offline workbench: no welcome page, trust prompt, telemetry, updates,
+// recommendations, AI features, git, port auto-forwarding (it logged ECONNRESET when dev mode
+// ended) or autosave (the tests save with Ctrl+S themselves).
+export const QUIET_SETTINGS = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'security.workspace.trust.enabled': false,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'extensions.ignoreRecommendations': true,
+  'chat.disableAIFeatures': true,
+  'git.enabled': false,
+  'remote.autoForwardPorts': false,
+  'debug.toolBarLocation': 'floating',
+  'debug.internalConsoleOptions': 'neverOpen',
+  'files.autoSave': 'off',
+};

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, delimiter } from 'node:path';
 import {
   HERE, REPO, log, run, until, sleep, startCodeServer, launchBrowser, Workbench, collect, newestVsix,
-  waitExtensionActivated,
+  waitExtensionActivated, lineOf, stepper, QUIET_SETTINGS,
 } from '../lib.mjs';
 
 const EXAMPLE = join(REPO, 'examples', 'go-http');
@@ -38,24 +38,7 @@ function onPath(tool) {
 }
 const missing = ['go', 'dlv'].filter((tool) => !onPath(tool));
 
-function lineOf(source, needle) {
-  const i = source.split('\n').findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `main.go has no line with ${needle}`);
-  return i + 1;
-}
-
-async function step(title, fn) {
-  const began = Date.now();
-  log(`[go] step: ${title}`);
-  try {
-    await fn();
-  } catch (err) {
-    log(`[go] ✗ ${title} (${((Date.now() - began) / 1000).toFixed(1)}s)`);
-    err.message = `${title}: ${err.message}`;
-    throw err;
-  }
-  log(`[go] ✓ ${title} (${((Date.now() - began) / 1000).toFixed(1)}s)`);
-}
+const step = stepper('[go] ');
 
 test('debug the Go example in VS Code (dlv, no Go extension): breakpoint, continue, stop', { timeout: 900_000 }, async (t) => {
   if (missing.length) {
@@ -71,7 +54,7 @@ test('debug the Go example in VS Code (dlv, no Go extension): breakpoint, contin
   const workspace = join(root, 'go-http');
   cpSync(EXAMPLE, workspace, { recursive: true });
   const source = readFileSync(join(workspace, 'main.go'), 'utf8');
-  const breakLine = lineOf(source, 'fmt.Fprintf(w');
+  const breakLine = lineOf(source, 'fmt.Fprintf(w', 'main.go');
   const env = {
     KUBECONFIG: kubeconfig,
     PATH: `${dirname(nhdevBin)}:${process.env.PATH}`,
@@ -104,23 +87,8 @@ test('debug the Go example in VS Code (dlv, no Go extension): breakpoint, contin
       env,
       logFile: join(artifacts, 'code-server.log'),
       settings: {
+        ...QUIET_SETTINGS,
         'nhdev.path': nhdevBin,
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'workbench.enableExperiments': false,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'security.workspace.trust.enabled': false,
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': false,
-        'extensions.ignoreRecommendations': true,
-        'chat.disableAIFeatures': true,
-        'git.enabled': false,
-        'remote.autoForwardPorts': false,
-        'debug.toolBarLocation': 'floating',
-        'debug.internalConsoleOptions': 'neverOpen',
-        'files.autoSave': 'off',
       },
     });
     cleanup.push(() => codeServer.stop());

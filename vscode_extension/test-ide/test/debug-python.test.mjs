@@ -22,7 +22,7 @@ import { tmpdir, homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import {
   HERE, REPO, log, run, until, sleep, startCodeServer, launchBrowser, Workbench, collect, newestVsix,
-  waitExtensionActivated, outputChannelText,
+  waitExtensionActivated, lineOf, stepper, QUIET_SETTINGS, outputChannelText,
 } from '../lib.mjs';
 
 const EXAMPLE = join(REPO, 'examples', 'python-http');
@@ -36,24 +36,7 @@ const nhdevBin = process.env.NHDEV_BIN || join(REPO, '.venv', 'bin', 'nhdev');
 const artifacts = process.env.NHDEV_IDE_ARTIFACTS || join(HERE, 'artifacts');
 const python = join(dirname(nhdevBin), 'python');
 
-function lineOf(source, needle) {
-  const i = source.split('\n').findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `app.py has no line with ${needle}`);
-  return i + 1;
-}
-
-async function step(title, fn) {
-  const began = Date.now();
-  log(`step: ${title}`);
-  try {
-    await fn();
-  } catch (err) {
-    log(`✗ ${title} (${((Date.now() - began) / 1000).toFixed(1)}s)`);
-    err.message = `${title}: ${err.message}`;
-    throw err;
-  }
-  log(`✓ ${title} (${((Date.now() - began) / 1000).toFixed(1)}s)`);
-}
+const step = stepper('');
 
 test('debug the Python example in VS Code: breakpoint, step over, continue, hot reload re-attach', { timeout: 900_000 }, async () => {
   assert.ok(kubeconfig && existsSync(kubeconfig), 'NHDEV_IDE_KUBECONFIG must name the sandbox kubeconfig');
@@ -67,9 +50,9 @@ test('debug the Python example in VS Code: breakpoint, step over, continue, hot 
   const workspace = join(root, 'python-http');
   cpSync(EXAMPLE, workspace, { recursive: true });
   const source = readFileSync(join(workspace, 'app.py'), 'utf8');
-  const breakLine = lineOf(source, 'body = f"');
-  const nextLine = lineOf(source, 'self.send_response(200)');
-  const greetingLine = lineOf(source, 'GREETING = "');
+  const breakLine = lineOf(source, 'body = f"', 'app.py');
+  const nextLine = lineOf(source, 'self.send_response(200)', 'app.py');
+  const greetingLine = lineOf(source, 'GREETING = "', 'app.py');
   const EDIT = ' - edited in VS Code';
   const editedGreeting = `${/GREETING = "([^"]*)"/.exec(source)[1]}${EDIT}`;
   // For code-server and, through it, the extension host (which takes PATH from the login shell
@@ -108,24 +91,8 @@ test('debug the Python example in VS Code: breakpoint, step over, continue, hot 
       env,
       logFile: join(artifacts, 'code-server.log'),
       settings: {
+        ...QUIET_SETTINGS,
         'nhdev.path': nhdevBin,
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'workbench.enableExperiments': false,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'security.workspace.trust.enabled': false,
-        'telemetry.telemetryLevel': 'off',
-        'update.mode': 'none',
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': false,
-        'extensions.ignoreRecommendations': true,
-        'chat.disableAIFeatures': true,
-        'git.enabled': false,
-        'remote.autoForwardPorts': false,
-        'debug.toolBarLocation': 'floating',
-        'debug.internalConsoleOptions': 'neverOpen',
-        // The hot reload step saves app.py itself (Ctrl+S).
-        'files.autoSave': 'off',
         // Only for diagnosing: lets F9 work even where no installed debugger declares the language.
         ...(process.env.NHDEV_IDE_ALLOW_BREAKPOINTS_EVERYWHERE === '1' ? { 'debug.allowBreakpointsEverywhere': true } : {}),
       },
