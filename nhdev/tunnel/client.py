@@ -33,6 +33,7 @@ WINDOW = 8 * 1024 * 1024  # per channel: a bulk transfer must not stall on windo
 MAX_PACKET = 32 * 1024
 FIRST_RETRY_DELAY = 0.1
 REVERSE_RETRY_INTERVAL = 0.5
+DEATH_GRACE = 2.0  # how long a transport whose write failed may still look alive
 
 CONNECTING, CONNECTED, RECONNECTING, STOPPED, FAILED = "connecting", "connected", "reconnecting", "stopped", "failed"
 
@@ -283,7 +284,7 @@ class Tunnel:
             except paramiko.ChannelException:
                 raise
             except (paramiko.SSHException, EOFError, OSError) as err:
-                if transport.is_active() or time.monotonic() >= deadline:
+                if not _ends_before(transport, deadline):
                     raise TunnelDown(f"cannot open a channel to {host}:{port}: {_describe(err)}") from None
                 # the connection died under us: the supervisor brings the next one
 
@@ -356,6 +357,21 @@ class Tunnel:
 
     def forwards(self) -> list[ForwardStatus]:
         return [f.status() for f in self._local] + [r.status() for r in self._reverse]
+
+
+def _ends_before(transport: paramiko.Transport, deadline: float) -> bool:
+    """Whether a transport that just failed a write is seen dead before ``deadline`` (or a grace).
+
+    A write to a cut stream fails (EPIPE) before paramiko's reader thread notices the EOF, so the
+    transport still looks active for a moment; giving up then would reset a local connection that
+    the next connection could have served.
+    """
+    until = min(deadline, time.monotonic() + DEATH_GRACE)
+    while transport.is_active():
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.02)
+    return time.monotonic() < deadline
 
 
 def _describe(err: BaseException) -> str:

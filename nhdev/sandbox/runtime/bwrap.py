@@ -161,15 +161,18 @@ async def _read_info(fd: int) -> dict[str, int]:
 
 
 async def _session_started(init_pid: int, process: asyncio.subprocess.Process) -> None:
-    """Waits until the container's init has called setsid(): bwrap reports the child's pid
-    before that, and a SIGTERM to a group that does not exist yet would be lost."""
-    for _ in range(400):
+    """Waits until the container's init has forked the command into its new session.
+
+    bwrap reports the child's pid before that. A SIGTERM sent to the group meanwhile would reach
+    only the init, which as PID 1 of its namespace ignores it, and the command started a moment
+    later would never see it. Init either forks the command or exits, so this loop ends.
+    """
+    children = Path(f"/proc/{init_pid}/task/{init_pid}/children")
+    while process.returncode is None:
         try:
-            if os.getpgid(init_pid) == init_pid:
+            if children.read_text().strip():
                 return
-        except ProcessLookupError:
-            return
-        if process.returncode is not None:
+        except OSError:  # init is gone: nothing left to wait for
             return
         await asyncio.sleep(0.005)
 
