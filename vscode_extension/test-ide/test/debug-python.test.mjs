@@ -6,152 +6,66 @@
 // editor and saves it (Ctrl+S); the session syncs it and restarts the debug command, the extension
 // re-attaches VS Code by itself, and the next request stops on the breakpoint again and answers
 // with the edited greeting. Shift+F5 ends debugging and stops the debug command in the pod.
-// Screenshots and logs go to artifacts/.
-//
-// Run by scripts/test-ide, which starts the sandbox and sets:
-//   NHDEV_IDE_KUBECONFIG  the sandbox's kubeconfig (required)
-//   NHDEV_IDE_VSIX        the extension package (default: the newest vscode_extension/nhdev-*.vsix)
-//   NHDEV_BIN             the nhdev CLI (default: the repo's .venv/bin/nhdev)
-//   NHDEV_IDE_ARTIFACTS   where screenshots and logs go (default: test-ide/artifacts)
-//   NHDEV_IDE_KEEP=1      keep the temporary directory (workspace, code-server's data) afterwards
+// Screenshots and logs go to artifacts/. Run by scripts/test-ide (environment: session.mjs).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { log, until, sleep, lineOf, outputChannelText } from '../lib.mjs';
 import {
-  HERE, REPO, log, run, until, sleep, startCodeServer, launchBrowser, Workbench, collect, newestVsix,
-  waitExtensionActivated, lineOf, stepper, QUIET_SETTINGS, outputChannelText,
-} from '../lib.mjs';
+  artifactsDir, extensionActivates, f5StartsDevMode, launchConfigOffered, setBreakpoint, withIdeSession,
+} from '../session.mjs';
 
-const EXAMPLE = join(REPO, 'examples', 'python-http');
 const WORKLOAD = 'deployment/greeter';
 const CONFIG_NAME = 'nhdev: debug greeter';
-const NAMESPACE = 'default';
-
-const kubeconfig = process.env.NHDEV_IDE_KUBECONFIG;
-const vsix = process.env.NHDEV_IDE_VSIX || newestVsix(join(REPO, 'vscode_extension'));
-const nhdevBin = process.env.NHDEV_BIN || join(REPO, '.venv', 'bin', 'nhdev');
-const artifacts = process.env.NHDEV_IDE_ARTIFACTS || join(HERE, 'artifacts');
-const python = join(dirname(nhdevBin), 'python');
-
-const step = stepper('');
+const artifacts = artifactsDir();
 
 test('debug the Python example in VS Code: breakpoint, step over, continue, hot reload re-attach', { timeout: 900_000 }, async () => {
-  assert.ok(kubeconfig && existsSync(kubeconfig), 'NHDEV_IDE_KUBECONFIG must name the sandbox kubeconfig');
-  assert.ok(vsix && existsSync(vsix), `no extension package (.vsix) found: ${vsix}`);
-  // artifacts/go/ is debug-go.test.mjs's.
-  for (const f of existsSync(artifacts) ? readdirSync(artifacts) : []) {
-    if (f !== 'go') rmSync(join(artifacts, f), { recursive: true, force: true });
-  }
-  mkdirSync(artifacts, { recursive: true });
-  const root = mkdtempSync(join(tmpdir(), 'nhdev-test-ide-'));
-  const workspace = join(root, 'python-http');
-  cpSync(EXAMPLE, workspace, { recursive: true });
-  const source = readFileSync(join(workspace, 'app.py'), 'utf8');
-  const breakLine = lineOf(source, 'body = f"', 'app.py');
-  const nextLine = lineOf(source, 'self.send_response(200)', 'app.py');
-  const greetingLine = lineOf(source, 'GREETING = "', 'app.py');
-  const EDIT = ' - edited in VS Code';
-  const editedGreeting = `${/GREETING = "([^"]*)"/.exec(source)[1]}${EDIT}`;
-  // For code-server and, through it, the extension host (which takes PATH from the login shell
-  // instead; the extension finds nhdev through the nhdev.path setting).
-  const env = {
-    KUBECONFIG: kubeconfig,
-    PATH: `${dirname(nhdevBin)}:${process.env.PATH}`,
-  };
-  const nhdev = (...args) => run(nhdevBin, args, { cwd: workspace, env: { ...process.env, ...env } });
-  const devStatus = async () => JSON.parse(await nhdev('dev', 'status', WORKLOAD, '-o', 'json'));
-  // The run service of the session (services.run): debug command, hot reload count.
-  const runService = (st) => st.localSession?.services?.run ?? {};
-  // The command lines of the dev container's processes (/proc: the image may have no ps); nhdev dev
-  // exec passes its command as is, no shell quoting involved.
-  const podProcesses = async () => (await nhdev('dev', 'exec', WORKLOAD, '--', 'sh', '-c',
-    'for p in /proc/[0-9]*; do [ -r $p/cmdline ] && tr "\\0" " " < $p/cmdline && echo; done'))
-    .split('\n').map((l) => l.trim()).filter(Boolean);
-  // The extension's own output channel ("nhdev"), where it logs each attach and re-attach.
-  const extensionLog = () => outputChannelText(codeServer.userDataDir, /^\d+-nhdev\.log$/);
-
-  let codeServer;
-  let browser;
-  let wb;
-  let sessionLog;
-  let pressedF5 = false;
-  const cleanup = [];
-  try {
-    log(`deploying ${EXAMPLE} to the sandbox`);
-    const pod = (await run(python, [join(HERE, 'deploy_example.py'), kubeconfig, workspace, NAMESPACE, 'greeter'])).trim();
-    log(`greeter ready: pod ${pod}`);
-
-    codeServer = await startCodeServer({
-      root,
-      folder: workspace,
-      vsixes: [vsix],
-      env,
-      logFile: join(artifacts, 'code-server.log'),
-      settings: {
-        ...QUIET_SETTINGS,
-        'nhdev.path': nhdevBin,
-        // Only for diagnosing: lets F9 work even where no installed debugger declares the language.
-        ...(process.env.NHDEV_IDE_ALLOW_BREAKPOINTS_EVERYWHERE === '1' ? { 'debug.allowBreakpointsEverywhere': true } : {}),
-      },
-    });
-    cleanup.push(() => codeServer.stop());
-
-    browser = await launchBrowser(root);
-    cleanup.push(() => browser.close());
-    const page = browser.pages()[0] || await browser.newPage();
-    wb = new Workbench(page, artifacts);
-    await wb.open(codeServer.url, workspace);
-    await wb.clearNotifications();
+  await withIdeSession({
+    example: 'python-http', app: 'greeter', workload: WORKLOAD, artifacts,
+    keepArtifacts: ['go'], // debug-go.test.mjs's
+    // Only for diagnosing: lets F9 work even where no installed debugger declares the language.
+    settings: process.env.NHDEV_IDE_ALLOW_BREAKPOINTS_EVERYWHERE === '1' ? { 'debug.allowBreakpointsEverywhere': true } : {},
+  }, async (ide) => {
+    const { wb, page, workspace, step, nhdev, devStatus } = ide;
+    const source = readFileSync(join(workspace, 'app.py'), 'utf8');
+    const breakLine = lineOf(source, 'body = f"', 'app.py');
+    const nextLine = lineOf(source, 'self.send_response(200)', 'app.py');
+    const greetingLine = lineOf(source, 'GREETING = "', 'app.py');
+    const EDIT = ' - edited in VS Code';
+    const editedGreeting = `${/GREETING = "([^"]*)"/.exec(source)[1]}${EDIT}`;
+    // The run service of the session (services.run): debug command, hot reload count.
+    const runService = (st) => st.localSession?.services?.run ?? {};
+    // The command lines of the dev container's processes (/proc: the image may have no ps); nhdev dev
+    // exec passes its command as is, no shell quoting involved.
+    const podProcesses = async () => (await nhdev('dev', 'exec', WORKLOAD, '--', 'sh', '-c',
+      'for p in /proc/[0-9]*; do [ -r $p/cmdline ] && tr "\\0" " " < $p/cmdline && echo; done'))
+      .split('\n').map((l) => l.trim()).filter(Boolean);
+    // The extension's own output channel ("nhdev"), where it logs each attach and re-attach.
+    const extensionLog = () => outputChannelText(ide.codeServer.userDataDir, /^\d+-nhdev\.log$/);
     await wb.shot('01-workbench');
 
     await step('the extension is installed and activates', async () => {
       await wb.command('Extensions: Show Installed Extensions');
       await page.locator('.extensions-viewlet .monaco-list-row', { hasText: /nhdev/i }).first().waitFor({ timeout: 30_000 });
       await wb.shot('02-extension-installed');
-      // It activates on workspaceContains:.nhdev/config.yaml; a failure shows only in the host's log.
-      log(`activated: ${await waitExtensionActivated(codeServer.userDataDir, /nhdev/, 60_000)}`);
+      await extensionActivates(ide);
     });
 
     await step('F9 sets a breakpoint in app.py', async () => {
-      await wb.command('View: Show Explorer');
-      await wb.openFile('app.py');
-      await wb.goToLine(breakLine);
-      await wb.press('F9');
-      await until(`a breakpoint glyph on line ${breakLine}`, async () => (await wb.breakpointLines()).includes(breakLine), 10_000)
-        .catch((err) => {
-          err.message += ' (VS Code sets breakpoints only in languages that an installed debugger declares in'
-            + ' contributes.breakpoints: does the extension declare python?)';
-          throw err;
-        });
+      await setBreakpoint(ide, 'app.py', breakLine, 'python');
       await wb.shot('03-breakpoint-set');
     });
 
     await step(`the Run and Debug view offers "${CONFIG_NAME}"`, async () => {
-      await wb.command('View: Show Run and Debug');
-      // The launch configuration picker at the top of the view shows the selected configuration.
-      const picker = page.locator('.start-debug-action-item-label').first();
-      await picker.waitFor({ timeout: 20_000 });
-      await until(`"${CONFIG_NAME}" selected in the launch configuration picker`,
-        async () => (await picker.textContent())?.includes(CONFIG_NAME), 20_000);
+      await launchConfigOffered(ide, CONFIG_NAME);
       await wb.shot('04-run-and-debug');
     });
 
     let forward;
     await step('F5 starts dev mode and attaches the debugger', async () => {
-      await wb.focusEditor();
-      pressedF5 = true;
-      await wb.press('F5');
-      const status = await wb.until('dev mode with its session and forward', async () => {
-        const st = JSON.parse(await nhdev('dev', 'status', WORKLOAD, '-o', 'json'));
-        const fwd = st.localSession?.forwards?.find((f) => f.active);
-        return st.inDevMode && st.localSession?.tunnel?.state === 'connected' && fwd ? st : null;
-      }, 240_000, 1000);
-      forward = status.localSession.forwards.find((f) => f.active).local;
-      sessionLog = status.localSession.log;
-      log(`dev mode on, session pid ${status.localSession.pid}, forward ${forward}`);
+      forward = await f5StartsDevMode(ide);
       await wb.until('the debugger attached (debug toolbar, Call Stack "Running", exception filters)',
         () => wb.debugRunning(), 120_000, 500);
       await sleep(1000);
@@ -277,19 +191,5 @@ test('debug the Python example in VS Code: breakpoint, step over, continue, hot 
       }, 60_000, 2000);
       log(`processes in the dev container: ${procs.map((l) => l.slice(0, 60)).join('; ')}`);
     });
-  } catch (err) {
-    if (wb) await wb.shot('failure').catch(() => {});
-    throw err;
-  } finally {
-    if (wb && wb.consoleErrors.length) log(`browser console errors: ${wb.consoleErrors.length} (first: ${wb.consoleErrors[0].slice(0, 300)})`);
-    for (const fn of cleanup.reverse()) await fn().catch((e) => log(`cleanup: ${e.message}`));
-    if (pressedF5) await nhdev('dev', 'end', WORKLOAD).then(() => log('dev mode ended')).catch((e) => log(`nhdev dev end: ${e.message.split('\n')[0]}`));
-    collect(join(artifacts, 'logs'), {
-      'vscode': codeServer && join(codeServer.userDataDir, 'logs'),
-      'nhdev-session.log': sessionLog,
-    });
-    if (process.env.NHDEV_IDE_KEEP === '1') log(`kept ${root}`);
-    else rmSync(root, { recursive: true, force: true });
-    log(`artifacts: ${artifacts}`);
-  }
+  });
 });
