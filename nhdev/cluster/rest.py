@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +156,8 @@ class KubeRest:
         try:
             resp = self.api.call_api("GET", url, header_params=headers, body=body)
         except Exception as err:
-            raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: {err}") from err
+            raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: "
+                               f"{unreachable_reason(err)}") from err
         if not 200 <= resp.status < 300:
             self._raise(resp.status, resp.read() or b"", what=f"logs of pod/{pod} container {container}")
         try:
@@ -183,7 +185,8 @@ class KubeRest:
             resp = self.api.call_api(method, url, header_params=headers, body=body)
             return resp.status, resp.read() or b""
         except Exception as err:  # urllib3 raises many kinds; all mean "could not reach the cluster"
-            raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: {err}") from err
+            raise ClusterError(f"cannot reach the cluster at {self.api.configuration.host}: "
+                               f"{unreachable_reason(err)}") from err
 
     @staticmethod
     def _raise(status: int, data: bytes, *, what: str) -> None:
@@ -202,3 +205,21 @@ class KubeRest:
 def _what(kind: Kind, namespace: str | None, name: str) -> str:
     where = f" in namespace {namespace}" if kind.namespaced and namespace else ""
     return f"{kind.kind.lower()}/{name}{where}"
+
+
+def unreachable_reason(err: BaseException) -> str:
+    """Why a request never got an answer, in a few words ("connection refused", a TLS failure).
+
+    urllib3 wraps the socket's error in a retry error whose text repeats the pool, the URL and
+    the whole chain; the user needs the root cause only.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = getattr(err, "reason", None) or err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and isinstance(current.strerror, str) and current.strerror:
+            return current.strerror[:1].lower() + current.strerror[1:]
+        current = current.__cause__ or current.__context__
+    reason = getattr(err, "reason", None) or err
+    text = str(reason) or type(reason).__name__
+    return re.sub(r"^\w+Connection(Pool)?\(host=[^)]*\):\s*", "", text)
