@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import selectors
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -93,33 +95,71 @@ def serve(listener: socket.socket, settings: Settings) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
-        # Runs on this (the accepting) thread between syscalls; shutting the listener down makes
-        # the interrupted accept() fail instead of resuming.
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            listener.close()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     live = LiveConnections()
     host, port = listener.getsockname()[:2]
-    event("listening", address=f"{host}:{port}", root=settings.confinement.root, version=__version__,
-          host_keys=",".join(f"{k.get_name()}:{k.fingerprint}" for k in settings.host_keys),
-          commands=",".join(settings.commands.names()))
-    while not stopping.is_set():
-        try:
-            sock, peer = listener.accept()
-        except OSError as exc:
-            if not stopping.is_set():
-                event("accept failed", logging.ERROR, reason=exc.strerror or str(exc))
-                time.sleep(ACCEPT_ERROR_PAUSE)
-            continue
-        threading.Thread(target=live.serve, args=(sock, f"{peer[0]}:{peer[1]}", settings), daemon=True).start()
+    with StopSignals(stop) as wakeup, selectors.DefaultSelector() as selector:
+        # A signal may land on any thread (paramiko's, a forward's); its Python handler runs only
+        # when the main thread next runs bytecode. A blocking accept() would not return for it,
+        # so the main thread waits on the listener and on the wake-up socket the signal writes to.
+        listener.setblocking(False)
+        selector.register(listener, selectors.EVENT_READ)
+        selector.register(wakeup, selectors.EVENT_READ)
+        event("listening", address=f"{host}:{port}", root=settings.confinement.root, version=__version__,
+              host_keys=",".join(f"{k.get_name()}:{k.fingerprint}" for k in settings.host_keys),
+              commands=",".join(settings.commands.names()))
+        while not stopping.is_set():
+            ready = [key.fileobj for key, _ in selector.select()]
+            if wakeup in ready:
+                _drain(wakeup)
+            if listener in ready and not stopping.is_set():
+                _accept(listener, live, settings)
     listener.close()
     closed = live.close_all()
     event("stopped", connections_closed=closed)
     return 0
+
+
+class StopSignals:
+    """SIGTERM and SIGINT call ``handler`` and write to a socket the main thread can wait on."""
+
+    def __init__(self, handler: Callable[[int, FrameType | None], None]) -> None:
+        self.handler = handler
+        self._read, self._write = socket.socketpair()
+        self._write.setblocking(False)
+        self._read.setblocking(False)
+
+    def __enter__(self) -> socket.socket:
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self.handler)
+        signal.signal(signal.SIGINT, self.handler)
+        return self._read
+
+    def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(-1)
+        self._read.close()
+        self._write.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _accept(listener: socket.socket, live: LiveConnections, settings: Settings) -> None:
+    try:
+        sock, peer = listener.accept()
+    except BlockingIOError:  # the client gave up between select() and accept()
+        return
+    except OSError as exc:
+        event("accept failed", logging.ERROR, reason=exc.strerror or str(exc))
+        time.sleep(ACCEPT_ERROR_PAUSE)
+        return
+    sock.setblocking(True)
+    threading.Thread(target=live.serve, args=(sock, f"{peer[0]}:{peer[1]}", settings), daemon=True).start()
 
 
 class LiveConnections:

@@ -34,6 +34,7 @@ from nhdev.devmode.plan import (
     Session,
     cache_claim,
     cache_claim_selector,
+    get_path,
     hpa_targets,
     pinned_hpa,
     plan_duplicate,
@@ -42,7 +43,9 @@ from nhdev.devmode.plan import (
     plan_replace_in_place,
     plan_replace_pod,
     plan_restore,
+    pod_template_path,
     strip_server_fields,
+    target_container,
 )
 from nhdev.errors import ClusterError, Conflict, NotFound, UsageError, UserError
 
@@ -212,6 +215,7 @@ class DevModeEngine:
                        ) -> tuple[str, str, str]:
         backup_name = names.backup_secret_name(ref.kind.kind, ref.name)
         self._refuse_half_patched(ref, live)
+        self._check_target(ref, live, spec)
         self.progress(f"taking the dev-mode lock on {ref}")
         locked = self._lock(ref, live, session, backup_name)
         _fault("lock")
@@ -255,6 +259,13 @@ class DevModeEngine:
         if names.SIDECAR_CONTAINER in text or self._read_backup(ref) is not None:
             raise Conflict(f"{ref} in {self.namespace} still carries changes from an earlier dev session",
                            hint=f"run `nhdev dev reset {ref}` first")
+
+    def _check_target(self, ref: WorkloadRef, source: Obj, spec: DevSpec) -> None:
+        """The container to develop exists: checked before anything is written, so a typo changes nothing."""
+        try:
+            target_container(get_path(source, (*pod_template_path(ref.kind.kind), "spec")), spec.container)
+        except PlanError as err:
+            raise UsageError(f"{ref}: {err}") from None
 
     def _lock(self, ref: WorkloadRef, live: Obj, session: Session, backup_name: str) -> Obj:
         def with_owner(current: Obj) -> Obj:
@@ -328,6 +339,7 @@ class DevModeEngine:
         backup = self._read_backup(ref)
         if backup is not None and owner_of(live):  # copy what the workload is, not its dev-mode form
             source = {**backup.original, "metadata": {**backup.original["metadata"], "namespace": self.namespace}}
+        self._check_target(ref, source, spec)
         keys_name = self._create_keys(ref, session)
         owner_key = f"{ref.name}-{names.short_hash(self.identity, 6)}"
         claims = self._ensure_cache_claims(ref.kind.kind, owner_key, spec)

@@ -22,7 +22,7 @@ from nhdev.cluster.waiting import PodFailed
 from nhdev.devmode import names
 from nhdev.devmode.engine import FAULT_STEPS, DevModeEngine, WorkloadRef, owner_of, parse_workload_ref
 from nhdev.devmode.plan import CacheDir, DevSpec, strip_server_fields
-from nhdev.errors import Conflict
+from nhdev.errors import Conflict, UsageError
 from nhdev.sandbox.lifecycle import ServerRecord
 from tests.sandbox.contract import wait_for
 
@@ -208,6 +208,19 @@ def test_unknown_image_fails_fast_with_events_and_rolls_back(kube: KubeRest, nam
     with pytest.raises(PodFailed):
         dup(ref, bad, mode="duplicate", session_id=uuid.uuid4().hex[:12], timeout=60)
     assert not kube.list(kind_named("deployment"), namespace, label_selector=f"{names.ROLE}=duplicate")
+
+
+@pytest.mark.parametrize("mode", ["replace", "duplicate"])
+def test_a_wrong_container_name_writes_nothing(mode: str, kube: KubeRest, namespace: str, tmp_path: Path) -> None:
+    created = kube.create({**workload("Deployment", "web"), "metadata": {"name": "web", "namespace": namespace}})
+    ref = WorkloadRef(kind_named("deployment"), "web")
+    eng = engine(kube, namespace, "ada@laptop", tmp_path)
+    with pytest.raises(UsageError, match=r"deployment/web: no container 'ap' \(containers: app\)"):
+        eng.start(ref, spec(container="ap"), mode=mode, session_id=uuid.uuid4().hex[:12], timeout=60)
+    assert comparable(kube.get(ref.kind, namespace, "web")) == comparable(created), "the workload was changed"
+    for kind in ("secret", "persistentvolumeclaim", "deployment"):
+        made = kube.list(kind_named(kind), namespace, label_selector=f"{names.MANAGED_BY}=nhdev")
+        assert not made, f"a {kind} was written: {[o['metadata']['name'] for o in made]}"
 
 
 def test_config_patches_apply_after_the_recipe(kube: KubeRest, kubeconfig: Path, namespace: str,
