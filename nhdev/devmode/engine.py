@@ -157,6 +157,10 @@ class DevModeEngine:
             resumed = self._resume(ref, live, timeout, began)
             if resumed is not None:
                 return resumed
+        # Before anything is written: a refusal or a typo in the container name changes nothing.
+        if mode != "duplicate":
+            self._refuse_half_patched(ref, live)
+        self._check_target(ref, self._duplicate_source(ref, live) if mode == "duplicate" else live, spec)
         try:
             if mode == "duplicate":
                 target, selector, dev_name = self._start_duplicate(ref, live, spec, session, ttl_seconds)
@@ -214,8 +218,6 @@ class DevModeEngine:
     def _start_replace(self, ref: WorkloadRef, live: Obj, spec: DevSpec, session: Session
                        ) -> tuple[str, str, str]:
         backup_name = names.backup_secret_name(ref.kind.kind, ref.name)
-        self._refuse_half_patched(ref, live)
-        self._check_target(ref, live, spec)
         self.progress(f"taking the dev-mode lock on {ref}")
         locked = self._lock(ref, live, session, backup_name)
         _fault("lock")
@@ -260,8 +262,15 @@ class DevModeEngine:
             raise Conflict(f"{ref} in {self.namespace} still carries changes from an earlier dev session",
                            hint=f"run `nhdev dev reset {ref}` first")
 
+    def _duplicate_source(self, ref: WorkloadRef, live: Obj) -> Obj:
+        """What a duplicate copies: the workload as it is, not its dev-mode form."""
+        backup = self._read_backup(ref)
+        if backup is None or not owner_of(live):
+            return live
+        return {**backup.original, "metadata": {**backup.original["metadata"], "namespace": self.namespace}}
+
     def _check_target(self, ref: WorkloadRef, source: Obj, spec: DevSpec) -> None:
-        """The container to develop exists: checked before anything is written, so a typo changes nothing."""
+        """The container to develop exists and is not already a dev container."""
         try:
             target_container(get_path(source, (*pod_template_path(ref.kind.kind), "spec")), spec.container)
         except PlanError as err:
@@ -335,11 +344,7 @@ class DevModeEngine:
 
     def _start_duplicate(self, ref: WorkloadRef, live: Obj, spec: DevSpec, session: Session,
                          ttl_seconds: int | None) -> tuple[str, str, str]:
-        source = live
-        backup = self._read_backup(ref)
-        if backup is not None and owner_of(live):  # copy what the workload is, not its dev-mode form
-            source = {**backup.original, "metadata": {**backup.original["metadata"], "namespace": self.namespace}}
-        self._check_target(ref, source, spec)
+        source = self._duplicate_source(ref, live)
         keys_name = self._create_keys(ref, session)
         owner_key = f"{ref.name}-{names.short_hash(self.identity, 6)}"
         claims = self._ensure_cache_claims(ref.kind.kind, owner_key, spec)
