@@ -251,7 +251,10 @@ class Tunnel:
         """Ask for a reply every ``keepalive`` seconds, so an idle but live connection shows traffic."""
         while transport.is_active() and not self._stopping.is_set():
             with self._global_requests:
-                transport.global_request("keepalive@openssh.com", wait=True)
+                try:
+                    transport.global_request("keepalive@openssh.com", wait=True)
+                except (paramiko.SSHException, EOFError, OSError):
+                    return  # the connection is dying: _watch sees it and the supervisor reconnects
             self._stopping.wait(self.keepalive)
 
     def _watch(self, transport: paramiko.Transport) -> str:
