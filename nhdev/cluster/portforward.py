@@ -31,6 +31,7 @@ import websocket
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.stream.ws_client import get_websocket_url, websocket_proxycare
 
+from nhdev.accepting import start_accepting
 from nhdev.cluster.kubeconfig import ClusterTarget, api_client
 
 log = logging.getLogger(__name__)
@@ -312,20 +313,10 @@ class PortForwardListener:
             return len(self._streams)
 
     def start(self) -> PortForwardListener:
-        threading.Thread(target=self._accept_loop, name=f"pf-listen {self.local_port}", daemon=True).start()
+        start_accepting(self._listener, self._serve, self._stopping, name=f"pf-listen {self.local_port}")
         return self
 
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, _peer: object) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             stream = pump_pod_port(self.target, self.namespace, self.pod(), self.remote_port, conn,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from nhdev.accepting import start_accepting
 from nhdev.errors import UserError
 
 Message = dict[str, Any]
@@ -89,21 +90,10 @@ class ControlServer:
         self.path.chmod(0o600)
         listener.listen(16)
         self._listener = listener
-        threading.Thread(target=self._accept_loop, name="control", daemon=True).start()
+        start_accepting(listener, self._serve, self._stopping, name="control")
         return self
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                continue
-            threading.Thread(target=self._serve, args=(conn,), name="control client", daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, _peer: object) -> None:
         with conn, contextlib.suppress(OSError), conn.makefile("rwb") as stream:
             for line in stream:
                 request = _parse(line)

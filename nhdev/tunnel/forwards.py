@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
+from nhdev.accepting import start_accepting
 from nhdev.errors import UserError
 from nhdev.tunnel.pump import PumpSet
 
@@ -71,19 +72,8 @@ class LocalForward:
         self._stopping = threading.Event()
 
     def start(self) -> LocalForward:
-        threading.Thread(target=self._accept_loop, name=f"forward {self.local_port}", daemon=True).start()
+        start_accepting(self._listener, self._serve, self._stopping, name=f"forward {self.local_port}")
         return self
-
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, peer = self._listener.accept()
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                continue
-            threading.Thread(target=self._serve, args=(conn, peer), name=f"forward {self.local_port} conn",
-                             daemon=True).start()
 
     def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
